@@ -1,0 +1,58 @@
+# Thin wrappers; README.md documents each target. Everything runs inside .venv, which `make venv` creates.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SMOKE_DIR := _build/smoke
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile
+
+# Kernels run without capturing C-level output, so TensorFlow's import-time C++ line stays out of pages.
+export IPYTHONDIR := $(CURDIR)/tools/ipython
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help venv book serve exercises test test-unit test-notebooks site-smoke test-site lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+venv: $(STAMP)  ## create .venv with the pinned environment and the gdl helpers
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+book: venv  ## execute the notebooks (default profile) and build the site into _build/html
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+serve:  ## serve the built site at http://127.0.0.1:8000
+	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
+
+exercises: venv  ## regenerate exercises/ from solutions/
+	$(PY) tools/make_exercises.py
+
+test: test-unit test-notebooks site-smoke test-site  ## everything CI runs
+
+test-unit: venv  ## unit tests of gdl, the checks, the data chain, the notebooks' hygiene
+	$(PYTEST) tests --ignore=tests/site
+
+test-notebooks: venv  ## run every notebook (smoke profile): solutions must pass, exercises must be incomplete
+	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(PYTEST) --nbval-lax chapters solutions
+	GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises $(PYTEST) --nbval-lax exercises
+
+site-smoke: venv  ## build the site in the smoke profile into _build/smoke, failing on any warning
+	rm -rf $(SMOKE_DIR)
+	GDL_PROFILE=smoke $(VENV)/bin/jupyter-book build . --path-output $(SMOKE_DIR) -W -n --keep-going
+
+test-site: venv  ## check the smoke-built site (pages, launch links, no log lines)
+	GDL_SITE=$(SMOKE_DIR)/_build/html $(PY) -m pytest tests/site
+
+lint: venv  ## ruff and codespell
+	$(PY) -m ruff check gdl tools tests
+	$(VENV)/bin/codespell gdl tools tests book README.md
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf _build

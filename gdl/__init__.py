@@ -1,0 +1,14 @@
+"""Helpers for the course *Generative Deep Learning with Python*.
+
+Small modules with one job each; import what you use, e.g. ``from gdl import data, plot``.
+
+- ``gdl.budget``: the run profile (smoke, cpu, gpu) and ``budget(...)`` for per-profile sizes.
+- ``gdl.data``: MNIST, Fashion-MNIST and 2-D toy data sets, offline-first.
+- ``gdl.plot``: the figures the chapters draw again and again.
+- ``gdl.widgets``: interactive controls that still leave a static figure in the built book.
+- ``gdl.checks``: the graded-exercise checks, one module per chapter.
+
+Importing ``gdl`` imports nothing heavy; TensorFlow is only imported where it is needed.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,200 @@
+"""Instant feedback for the graded exercises.
+
+Each chapter has a module here (``gdl.checks.ch01`` for Chapter 1, ...) whose ``check_*`` functions
+take the learner's function, call it on random shapes and values, test properties and reference values,
+and show one of three verdicts:
+
+- **passed**;
+- **not yet complete**: the function still raises ``NotImplementedError``;
+- **failed**, with a specific message ("you returned the variance, not the standard deviation").
+
+A check never crashes the notebook: an exception in the learner's code becomes a "failed" verdict.
+The environment variable ``GDL_CHECKS_MODE`` turns verdicts into errors for the tests:
+``solutions`` raises on anything but "passed", ``exercises`` on anything but "not yet complete".
+
+Writing a check (for course authors)::
+
+    def _test_square(square):
+        x = random_array()
+        expect_close(square(x), x**2, "square(x)")
+
+    check_square = make_check("square", _test_square)
+
+Inside a test, call ``fail("message")`` (or the ``expect_*`` helpers) to report a failure.
+``check_square.evaluate(fn)`` returns the verdict without showing it or applying the mode.
+"""
+
+import html
+import os
+import traceback
+from contextlib import contextmanager
+
+import numpy as np
+
+MODE_VAR = "GDL_CHECKS_MODE"
+PASSED, INCOMPLETE, FAILED = "passed", "not yet complete", "failed"
+
+
+class CheckFailed(AssertionError):
+    """Raised inside a check's test when the learner's function is wrong."""
+
+
+class CheckModeError(AssertionError):
+    """Raised in the test modes when a verdict is not the one expected."""
+
+
+class Result:
+    """The verdict of one check: ``status`` is PASSED, INCOMPLETE or FAILED; ``message`` says why."""
+
+    _STYLE = {
+        PASSED: ("#1a7f37", "#e6f4ea", "\u2705"),
+        INCOMPLETE: ("#9a6700", "#fff8c5", "\u23f3"),
+        FAILED: ("#cf222e", "#ffebe9", "\u274c"),
+    }
+
+    def __init__(self, name, status, message):
+        self.name, self.status, self.message = name, status, message
+
+    @property
+    def passed(self):
+        return self.status == PASSED
+
+    def __str__(self):
+        return f"{self._STYLE[self.status][2]} {self.name}: {self.status}. {self.message}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        fg, bg, icon = self._STYLE[self.status]
+        return (
+            f'<div class="gdl-check" style="border-left:4px solid {fg};background:{bg};'
+            f'padding:0.5em 0.8em;margin:0.3em 0;color:#1f2328">'
+            f"{icon} <code>{html.escape(self.name)}</code>: <b style='color:{fg}'>{self.status}</b>. "
+            f"{html.escape(self.message)}</div>"
+        )
+
+
+def fail(message):
+    """Report, from inside a check's test, that the learner's function is wrong."""
+    raise CheckFailed(message)
+
+
+def mode():
+    """The checks mode from ``GDL_CHECKS_MODE``: ``""`` (learners), ``"solutions"`` or ``"exercises"``."""
+    value = os.environ.get(MODE_VAR, "").strip().lower()
+    if value not in ("", "solutions", "exercises"):
+        raise ValueError(f"{MODE_VAR}={value!r}: use 'solutions', 'exercises', or leave it unset.")
+    return value
+
+
+def _learner_line(err):
+    """The last line of the learner's own code in a traceback, to point at in a message."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if "gdl" + os.sep + "checks" not in f.filename]
+    return f" (at `{frames[-1].line.strip()}`)" if frames and frames[-1].line else ""
+
+
+def evaluate(name, test, fn):
+    """Run ``test(fn)`` and return a Result; never raises because of the learner's code."""
+    if not callable(fn):
+        return Result(name, FAILED, f"expected a function, got {type(fn).__name__}.")
+    try:
+        note = test(fn)
+    except NotImplementedError:
+        return Result(name, INCOMPLETE, "Replace `raise NotImplementedError()` with your code, then run this cell again.")
+    except CheckFailed as err:
+        return Result(name, FAILED, str(err))
+    except Exception as err:  # the learner's code raised: report it, don't crash the notebook
+        return Result(name, FAILED, f"your function raised {type(err).__name__}: {err}{_learner_line(err)}")
+    return Result(name, PASSED, note or "Well done.")
+
+
+def show(result):
+    """Display a Result in a notebook (as coloured HTML) or print it elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(result)
+    else:
+        print(result)
+
+
+def enforce_mode(result):
+    """In the test modes, raise unless the verdict is the expected one."""
+    expected = {"solutions": PASSED, "exercises": INCOMPLETE}.get(mode())
+    if expected is not None and result.status != expected:
+        raise CheckModeError(f"{MODE_VAR}={mode()} expects '{expected}', got: {result}")
+
+
+def make_check(name, test):
+    """Turn a test function into a learner-facing check ``check(fn)``, which shows its verdict."""
+
+    def check(fn):
+        result = evaluate(name, test, fn)
+        show(result)
+        enforce_mode(result)
+
+    check.__name__ = f"check_{name}"
+    check.__doc__ = f"Check your `{name}`: shows passed, not yet complete, or what is wrong."
+    check.evaluate = lambda fn: evaluate(name, test, fn)
+    return check
+
+
+@contextmanager
+def needs(*functions):
+    """Run a cell that uses exercise functions; if one is unfinished, say so instead of crashing::
+
+    with checks.needs(sample_mixture):
+        x, labels = sample_mixture(...)
+    """
+    try:
+        yield
+    except NotImplementedError:
+        if mode() == "solutions":
+            raise
+        names = [f"`{getattr(f, '__name__', f)}`" for f in functions]
+        if len(names) == 1:
+            what = f"{names[0]}, which is not finished yet"
+        else:
+            what = f"{', '.join(names[:-1])} and {names[-1]}, and one of them is not finished yet"
+        print(f"\u23f3 This cell uses {what}: complete the exercise above, then run this cell again.")
+
+
+# --------------------------------------------------------------------------- helpers for tests
+
+
+def as_array(value, what):
+    """Convert the learner's return value (NumPy, TensorFlow, list) to a float64 array, or fail."""
+    try:
+        arr = np.asarray(value, dtype="float64")
+    except Exception:
+        fail(f"{what} should be numbers, got {type(value).__name__}.")
+    return arr
+
+
+def expect_shape(value, shape, what):
+    arr = as_array(value, what)
+    if arr.shape != tuple(shape):
+        fail(f"{what} has shape {arr.shape}, expected {tuple(shape)}.")
+    return arr
+
+
+def expect_finite(arr, what):
+    if not np.all(np.isfinite(arr)):
+        fail(f"{what} contains NaN or infinity.")
+
+
+def expect_close(value, expected, what, rtol=1e-5, atol=1e-6, hint=""):
+    """Fail with the first mismatching element unless ``value`` matches ``expected``."""
+    expected = np.asarray(expected, dtype="float64")
+    arr = expect_shape(value, expected.shape, what)
+    expect_finite(arr, what)
+    bad = ~np.isclose(arr, expected, rtol=rtol, atol=atol)
+    if bad.any():
+        i = np.unravel_index(np.argmax(bad), bad.shape) if arr.ndim else ()
+        got, want = arr[i], expected[i]
+        where = f" at index {tuple(int(j) for j in i)}" if arr.ndim else ""
+        fail(f"{what}{where} is {got:.6g}, expected {want:.6g}.{(' ' + hint) if hint else ''}")
+    return arr

@@ -1,0 +1,51 @@
+"""Interactive controls that still leave a figure in the built book (Chapter 1 onwards).
+
+``explore(draw, mu=(-2.0, 2.0, 0.0), ...)`` first draws a static figure with the default values (so
+the rendered web page, which has no Python behind it, shows a figure) and then, where ipywidgets is
+available, adds sliders that redraw the figure below them when moved.
+"""
+
+import matplotlib.pyplot as plt
+
+
+def _validate(name, spec):
+    if not (isinstance(spec, tuple) and len(spec) == 3):
+        raise ValueError(f"{name}: give (low, high, default), got {spec!r}")
+    low, high, default = spec
+    if not low <= default <= high:
+        raise ValueError(f"{name}: default {default} is not in [{low}, {high}]")
+    return spec
+
+
+def _slider(name, spec):
+    import ipywidgets as widgets
+
+    low, high, default = spec
+    style = {"description_width": "initial"}
+    if all(isinstance(v, int) for v in spec):
+        return widgets.IntSlider(value=default, min=low, max=high, description=name, style=style)
+    step = (high - low) / 100
+    return widgets.FloatSlider(value=default, min=low, max=high, step=step, description=name, style=style)
+
+
+def explore(draw, **controls):
+    """Draw ``draw(**defaults)`` once, then show one slider per control to redraw it.
+
+    Each control is ``name=(low, high, default)``; integers give an integer slider. ``draw`` makes a
+    Matplotlib figure from keyword arguments.
+    """
+    if not controls:
+        raise ValueError("explore needs at least one control, e.g. sigma=(0.1, 2.0, 1.0)")
+    controls = {name: _validate(name, spec) for name, spec in controls.items()}
+    draw(**{name: spec[2] for name, spec in controls.items()})
+    plt.show()
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:
+        print("(Install ipywidgets to change these values with sliders.)")
+        return
+    sliders = {name: _slider(name, spec) for name, spec in controls.items()}
+    out = widgets.interactive_output(lambda **kw: (draw(**kw), plt.show()), sliders)
+    title = widgets.HTML("<b>Move the sliders to redraw the figure:</b>")
+    display(widgets.VBox([title, widgets.HBox(list(sliders.values())), out]))

@@ -1,0 +1,53 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from gdl import plot, widgets
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_histogram_is_density_normalised():
+    x = np.random.default_rng(0).normal(size=5000)
+    ax = plot.histogram(x, density=lambda g: np.exp(-g**2 / 2) / np.sqrt(2 * np.pi))
+    heights = np.array([p.get_height() for p in ax.patches])
+    widths = np.array([p.get_width() for p in ax.patches])
+    assert np.isclose((heights * widths).sum(), 1.0)
+    assert len(ax.lines) == 1
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, np.nan]])
+def test_histogram_rejects_bad_samples(bad):
+    with pytest.raises(ValueError, match="finite numbers"):
+        plot.histogram(bad)
+
+
+def test_scatter_checks_shapes():
+    plot.scatter_2d(np.zeros((5, 2)), labels=np.arange(5))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\)"):
+        plot.scatter_2d(np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"labels must have shape \(5,\)"):
+        plot.scatter_2d(np.zeros((5, 2)), labels=np.arange(4))
+
+
+def test_density_heatmap_evaluates_on_grid():
+    ax = plot.density_heatmap(lambda g: -0.5 * (g**2).sum(1), (-2, 2), (-1, 1), resolution=50)
+    image = ax.images[0].get_array()
+    assert image.shape == (50, 50) and np.isclose(image.max(), np.exp(-0.5 * (2 * (1 / 49) ** 2)), rtol=0.1)
+    with pytest.raises(ValueError, match="one value per point"):
+        plot.density_heatmap(lambda g: g, (-1, 1), (-1, 1))
+
+
+def test_explore_draws_a_static_figure_with_defaults(monkeypatch):
+    calls = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: calls.append("widget"))
+    widgets.explore(lambda mu, n: calls.append((mu, n)), mu=(-1.0, 1.0, 0.5), n=(1, 10, 3))
+    assert calls[0] == (0.5, 3) and calls[-1] == "widget"
+
+
+@pytest.mark.parametrize("spec, message", [((0.0, 1.0), "give \\(low, high, default\\)"), ((0.0, 1.0, 2.0), "not in")])
+def test_explore_rejects_bad_controls(spec, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.explore(lambda x: None, x=spec)
