@@ -51,3 +51,26 @@ def test_explore_draws_a_static_figure_with_defaults(monkeypatch):
 def test_explore_rejects_bad_controls(spec, message):
     with pytest.raises(ValueError, match=message):
         widgets.explore(lambda x: None, x=spec)
+
+
+def test_image_grid_layout_and_scale():
+    images = np.random.default_rng(0).uniform(size=(23, 28, 28, 1))
+    ax = plot.image_grid(images, ncols=10)
+    canvas = ax.images[0].get_array()
+    assert canvas.shape == (3 * 29 + 1, 10 * 29 + 1)
+    assert np.allclose(canvas[1:29, 1:29], images[0, ..., 0])
+    assert ax.images[0].get_clim() == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros((0, 28, 28)), "n > 0"), (np.zeros((2, 28)), "shape"),
+                                           (np.full((2, 4, 4), np.nan), "NaN")])
+def test_image_grid_rejects_bad_input(bad, message):
+    with pytest.raises(ValueError, match=message):
+        plot.image_grid(bad)
+
+
+def test_training_curves():
+    ax = plot.training_curves({"loss": [3.0, 2.0, 1.5], "kl": [0.1, 0.2, 0.3]})
+    assert len(ax.lines) == 2 and list(ax.lines[0].get_ydata()) == [3.0, 2.0, 1.5]
+    with pytest.raises(ValueError, match="no metric 'acc'"):
+        plot.training_curves({"loss": [1.0]}, keys=["acc"])
