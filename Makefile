@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SMOKE_DIR := _build/smoke
+WEB := tools/web
+VENDOR := $(WEB)/dist/vendor
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
 
 # Kernels run without capturing C-level output, so TensorFlow's import-time C++ line stays out of pages.
@@ -12,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book serve exercises test test-unit test-notebooks site-smoke test-site lint clean
+.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,8 +27,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-book: venv  ## execute the notebooks (default profile) and build the site into _build/html
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+vendor: $(VENDOR)/.stamp  ## copy MathJax, RequireJS and the widget embedder from npm into the site's static files
+
+$(VENDOR)/.stamp: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/widgets-setup.js
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/npm/@jupyter-widgets/html-manager/dist
+	cp -r $(WEB)/node_modules/mathjax/es5 $(VENDOR)/mathjax
+	cp $(WEB)/node_modules/requirejs/require.js $(WEB)/widgets-setup.js $(VENDOR)/
+	cd $(WEB)/node_modules/@jupyter-widgets/html-manager/dist && \
+	  cp embed-amd.js *.woff2 *.woff *.ttf *.eot *.svg $(CURDIR)/$(VENDOR)/npm/@jupyter-widgets/html-manager/dist/
+	touch $@
+
+# The execution cache is only valid for one profile: clear it when the profile changes.
+book: venv vendor  ## execute the notebooks (default profile) and build the site into _build/html
+	@profile=$$($(PY) -c "from gdl.budget import profile; print(profile())") && \
+	if [ "$$(cat _build/.profile 2>/dev/null)" != "$$profile" ]; then rm -rf _build/.jupyter_cache; fi && \
+	mkdir -p _build && echo $$profile > _build/.profile && \
+	echo "Building the book in the $$profile profile" && \
+	GDL_PROFILE=$$profile $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 serve:  ## serve the built site at http://127.0.0.1:8000
 	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
@@ -43,7 +61,7 @@ test-notebooks: venv  ## run every notebook (smoke profile): solutions must pass
 	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(PYTEST) --nbval-lax chapters solutions
 	GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises $(PYTEST) --nbval-lax exercises
 
-site-smoke: venv  ## build the site in the smoke profile into _build/smoke, failing on any warning
+site-smoke: venv vendor  ## build the site in the smoke profile into _build/smoke, failing on any warning
 	rm -rf $(SMOKE_DIR)
 	GDL_PROFILE=smoke $(VENV)/bin/jupyter-book build . --path-output $(SMOKE_DIR) -W -n --keep-going
 
