@@ -1,8 +1,9 @@
 """Interactive controls that still leave a figure in the built book (Chapter 1 onwards).
 
-``explore(draw, mu=(-2.0, 2.0, 0.0), ...)`` first draws a static figure with the default values (so
-the rendered web page, which has no Python behind it, shows a figure) and then, where ipywidgets is
-available, adds sliders that redraw the figure below them when moved.
+``explore(draw, mu=(-2.0, 2.0, 0.0), ...)`` shows sliders and, below them, the figure ``draw`` makes
+with their values, redrawn when a slider moves. The figure drawn with the default values is saved with
+the widget's state when the notebook is executed, so the built web page (which has no Python behind it)
+shows the sliders and that figure. Without ipywidgets it draws the default figure alone.
 """
 
 import matplotlib.pyplot as plt
@@ -29,7 +30,7 @@ def _slider(name, spec):
 
 
 def explore(draw, **controls):
-    """Draw ``draw(**defaults)`` once, then show one slider per control to redraw it.
+    """Show one slider per control and the figure ``draw(**values)`` below them, redrawn on change.
 
     Each control is ``name=(low, high, default)``; integers give an integer slider. ``draw`` makes a
     Matplotlib figure from keyword arguments.
@@ -37,12 +38,12 @@ def explore(draw, **controls):
     if not controls:
         raise ValueError("explore needs at least one control, e.g. sigma=(0.1, 2.0, 1.0)")
     controls = {name: _validate(name, spec) for name, spec in controls.items()}
-    draw(**{name: spec[2] for name, spec in controls.items()})
-    plt.show()
     try:
         import ipywidgets as widgets
         from IPython.display import display
     except ImportError:
+        draw(**{name: spec[2] for name, spec in controls.items()})
+        plt.show()
         print("(Install ipywidgets to change these values with sliders.)")
         return
     sliders = {name: _slider(name, spec) for name, spec in controls.items()}

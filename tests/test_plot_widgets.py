@@ -40,7 +40,7 @@ def test_density_heatmap_evaluates_on_grid():
         plot.density_heatmap(lambda g: g, (-1, 1), (-1, 1))
 
 
-def test_explore_draws_a_static_figure_with_defaults(monkeypatch):
+def test_explore_draws_the_defaults_then_shows_the_widget(monkeypatch):
     calls = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: calls.append("widget"))
     widgets.explore(lambda mu, n: calls.append((mu, n)), mu=(-1.0, 1.0, 0.5), n=(1, 10, 3))
@@ -74,3 +74,11 @@ def test_training_curves():
     assert len(ax.lines) == 2 and list(ax.lines[0].get_ydata()) == [3.0, 2.0, 1.5]
     with pytest.raises(ValueError, match="no metric 'acc'"):
         plot.training_curves({"loss": [1.0]}, keys=["acc"])
+
+
+def test_explore_without_ipywidgets_draws_the_defaults(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "ipywidgets", None)
+    calls = []
+    widgets.explore(lambda sigma: calls.append(sigma), sigma=(0.1, 2.0, 1.0))
+    assert calls == [1.0]
+    assert "Install ipywidgets" in capsys.readouterr().out

@@ -153,8 +153,11 @@ def visited(server, browser):
                 "return [...document.querySelectorAll('a[href]')].map(a => a.href);"
             ),
         }
-        if doc == DOCS[0] or doc.startswith("chapters/"):
+        if doc == DOCS[0] or doc.startswith("chapters/"):  # the whole page, up to 12,000 pixels tall
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(1280, min(height, 12_000))
             browser.save_screenshot(str(SCREENSHOTS / (doc.replace("/", "_") + ".png")))
+            browser.set_window_size(1280, 1600)
     return results
 
 
