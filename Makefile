@@ -70,7 +70,7 @@ test-site: venv  ## check the smoke-built site (pages, launch links, no log line
 
 lint: venv  ## ruff and codespell
 	$(PY) -m ruff check gdl tools tests
-	$(VENV)/bin/codespell gdl tools tests book README.md
+	$(VENV)/bin/codespell --toml pyproject.toml gdl tools tests book README.md
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf _build

@@ -2,7 +2,6 @@ import importlib.util
 
 import nbformat
 import pytest
-
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")

@@ -7,7 +7,6 @@ import sys
 import nbformat
 import pytest
 import yaml
-
 from conftest import ROOT
 
 NOTEBOOKS = sorted(p for folder in ("chapters", "solutions", "exercises") for p in (ROOT / folder).glob("*.ipynb"))

@@ -100,7 +100,8 @@ def evaluate(name, test, fn):
     try:
         note = test(fn)
     except NotImplementedError:
-        return Result(name, INCOMPLETE, "Replace `raise NotImplementedError()` with your code, then run this cell again.")
+        message = "Replace `raise NotImplementedError()` with your code, then run this cell again."
+        return Result(name, INCOMPLETE, message)
     except CheckFailed as err:
         return Result(name, FAILED, str(err))
     except Exception as err:  # the learner's code raised: report it, don't crash the notebook

@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from test_site import DOCS, NOTEBOOKS, REPO, ROOT, SITE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
