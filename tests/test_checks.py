@@ -36,11 +36,11 @@ def test_exception_in_learner_code_is_a_verdict_not_a_crash():
 
     r = check_square.evaluate(broken)
     assert r.status == checks.FAILED
-    assert "your function raised ValueError" in r.message and "x @ np.ones((3, 3))" in r.message
+    assert "Your function raised ValueError" in r.message and "x @ np.ones((3, 3))" in r.message
 
 
 def test_not_a_function():
-    assert check_square.evaluate(42).message == "expected a function, got int."
+    assert check_square.evaluate(42).message == "Expected a function, got int."
 
 
 def test_check_shows_and_returns_nothing(capsys):

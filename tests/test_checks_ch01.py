@@ -86,7 +86,7 @@ WRONG = [
     (ch01.check_sample_mixture, lambda w, m, s, n, rng: (np.zeros((n, 3)), np.zeros(n)), "has shape"),
     (ch01.check_sample_mixture,
      lambda w, m, s, n, rng: (m[np.zeros(n, int)] + rng.standard_normal((n, 2)), np.zeros(n)),
-     "every sample comes from component 0"),
+     "Every sample comes from component 0"),
     (ch01.check_sample_mixture, lambda w, m, s, n, rng: mixture(np.full(len(w), 1 / len(w)), m, s, n, rng),
      "choose components with probabilities `weights`"),
     (ch01.check_sample_mixture,

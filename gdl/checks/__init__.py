@@ -96,7 +96,7 @@ def _learner_line(err):
 def evaluate(name, test, fn):
     """Run ``test(fn)`` and return a Result; never raises because of the learner's code."""
     if not callable(fn):
-        return Result(name, FAILED, f"expected a function, got {type(fn).__name__}.")
+        return Result(name, FAILED, f"Expected a function, got {type(fn).__name__}.")
     try:
         note = test(fn)
     except NotImplementedError:
@@ -105,7 +105,7 @@ def evaluate(name, test, fn):
     except CheckFailed as err:
         return Result(name, FAILED, str(err))
     except Exception as err:  # the learner's code raised: report it, don't crash the notebook
-        return Result(name, FAILED, f"your function raised {type(err).__name__}: {err}{_learner_line(err)}")
+        return Result(name, FAILED, f"Your function raised {type(err).__name__}: {err}{_learner_line(err)}")
     return Result(name, PASSED, note or "Well done.")
 
 
