@@ -245,7 +245,7 @@ def coverage_from_labels(labels, num_classes, min_share=None):
     return {
         "counts": counts,
         "covered": int(np.sum(p >= min_share)),
-        "evenness": float(-(nz * np.log(nz)).sum() / np.log(num_classes)),
+        "evenness": max(0.0, float(-(nz * np.log(nz)).sum() / np.log(num_classes))),
         "largest_share": float(p.max()),
     }
 
