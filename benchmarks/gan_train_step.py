@@ -76,7 +76,8 @@ class GAN(keras.Model):
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
 
-    def train_step(self, real):
+    def train_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)  # train_on_batch passes (x, None, None)
         n = ops.shape(real)[0]
         fake = self.generator(keras.random.normal((n, LATENT_DIM), seed=self.seed_generator), training=True)
         with tf.GradientTape() as tape:
