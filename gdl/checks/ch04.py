@@ -64,7 +64,7 @@ def _test_discriminator_loss(f):
     real_term, fake_term = _bce_terms(real, fake, s)
     ref = real_term + fake_term
     if np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        return None
+        return
     if np.isclose(got, sum(_bce_terms(real, fake, 0.0)), rtol=1e-4):
         fail(f"smoothing={s:.3f} made no difference: with one-sided label smoothing the real target is 1 - smoothing.")
     two_sided = real_term - np.mean(s * np.log(fake) + (1 - s) * np.log(1 - fake))
@@ -80,7 +80,7 @@ def _test_generator_loss(f):
     got = _scalar(f(fake), "generator_loss(fake_output)")
     ref = -np.mean(np.log(fake))
     if np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        return None
+        return
     if np.isclose(got, np.mean(np.log(1 - fake)), rtol=1e-4):
         fail("this is the minimax (saturating) loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z))).")
     if np.isclose(got, -ref, rtol=1e-4):
@@ -219,7 +219,6 @@ def _test_gan_train_step(f):
                  hint="Return the discriminator loss computed before its update.")
     expect_close(_scalar(out[1], "g_loss"), g_loss_ref, "the returned g_loss", rtol=1e-4, atol=1e-5,
                  hint="Return the generator loss computed before its update.")
-    return None
 
 
 # ------------------------------------------------------------------------------------------- mode coverage
@@ -262,7 +261,6 @@ def _test_mode_coverage(f):
             fail(f"modes_covered is {int(covered)}, expected {ref_covered}: count only the high-quality samples "
                  "(within 3 std) of each mode.")
         fail(f"modes_covered is {int(covered)}, expected {ref_covered}.")
-    return None
 
 
 check_discriminator_loss = make_check("discriminator_loss", _test_discriminator_loss)
