@@ -23,7 +23,9 @@ many images it got:
 arrays of shape (n, 2); see each function for its range.
 """
 
+import contextlib
 import gzip
+import io
 import os
 from pathlib import Path
 
@@ -135,7 +137,10 @@ def _from_keras_download(name):
         # Keras deletes a cached file that fails its hash check; we never let it touch the user's.
         raise _Unavailable(f"skipped, so that the existing {path} is left untouched")
     try:
-        train, test = _download(name)
+        # Keras announces "Downloading data from ..." before it knows whether it can: keep that out of the
+        # notebook unless the download works (offline, the chain moves on silently to the next source).
+        with contextlib.redirect_stdout(io.StringIO()):
+            train, test = _download(name)
     except Exception as err:
         raise _Unavailable(f"failed ({type(err).__name__}: {str(err)[:200]})") from None
     return train, test, f"a Keras download (now cached in {keras_cache_dir()})"

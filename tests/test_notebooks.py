@@ -26,6 +26,15 @@ def test_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_title_first_then_the_hidden_environment_cell(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), f"{path.name}: start with a title"
+    assert cells[1].cell_type == "code" and "hide-input" in cells[1].metadata.get("tags", []), (
+        f"{path.name}: the environment cell follows the title, tagged hide-input"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_first_cell_sets_up_the_environment(path):
     first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code").source
     before_import = first.split("import keras")[0] if "import keras" in first else first
