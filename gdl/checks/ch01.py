@@ -69,7 +69,8 @@ def _test_fit_gaussian(f):
 
 def _test_sample_gaussian(f):
     rng = np.random.default_rng()
-    mu, sigma = rng.uniform(-5, 5), rng.uniform(1.5, 4.0)  # sigma > 1 tells sigma from sigma^2
+    # |mu| >= 1 tells a missing mu from sampling noise; sigma > 1.5 tells sigma from sigma^2.
+    mu, sigma = rng.choice([-1, 1]) * rng.uniform(1.0, 5.0), rng.uniform(1.5, 4.0)
     n = 20_000
     seed = int(rng.integers(2**31))
     x = expect_shape(f(mu, sigma, n, np.random.default_rng(seed)), (n,), f"sample_gaussian(mu, sigma, n={n}, rng)")
@@ -94,6 +95,8 @@ def _test_sample_mixture(f):
     rng = np.random.default_rng()
     k = int(rng.integers(2, 6))
     weights = rng.dirichlet(np.full(k, 3.0))
+    while weights.max() < 1.5 / k or weights.min() < 0.05:  # clearly unequal, yet every component is visible
+        weights = rng.dirichlet(np.full(k, 3.0))
     means = rng.uniform(-10, 10, size=(k, 2))
     stds = rng.uniform(0.2, 0.7, size=k)  # below 1, so that sigma^2 is far from sigma
     n = 20_000
