@@ -74,3 +74,24 @@ def test_training_curves():
     assert len(ax.lines) == 2 and list(ax.lines[0].get_ydata()) == [3.0, 2.0, 1.5]
     with pytest.raises(ValueError, match="no metric 'acc'"):
         plot.training_curves({"loss": [1.0]}, keys=["acc"])
+
+
+def test_explore_latent_decodes_the_prior_mean_first(monkeypatch):
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    codes = []
+
+    def decode(z):
+        codes.append(np.array(z))
+        return np.full((1, 28, 28), 0.5)
+
+    widgets.explore_latent(decode, latent_dim=3)
+    assert codes[0].shape == (1, 3) and np.all(codes[0] == 0)  # the static figure: z = 0
+    image = plt.gcf().axes[0].images[0].get_array()
+    assert image.shape == (28, 28) and np.allclose(image, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(latent_dim=0), "latent_dim"), (dict(limit=-1.0), "limit"),
+                                              (dict(image_shape=(5, 5)), "one image of shape")])
+def test_explore_latent_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.explore_latent(lambda z: np.zeros((1, 28, 28)), **kwargs)
