@@ -4,12 +4,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from keras import layers, ops
 
-from gdl.checks import FAILED, INCOMPLETE, PASSED, ch02  # noqa: E402
+from gdl.checks import FAILED, INCOMPLETE, PASSED, ch02
 
 # ----------------------------------------------------------------------------- reference solutions
 

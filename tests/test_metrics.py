@@ -54,14 +54,14 @@ def linear_decoder(z):
 
 def exact_log_px(x):
     """log p(x) = log E_{z ~ N(0,1)} p(x | z), by quadrature."""
-    log_lik = bernoulli_log_prob(x[:, None, :], NODES[None, :, None] * W + B)  # (n, nodes)
-    return np.log(np.sum(WEIGHTS * np.exp(log_lik), axis=1))
+    log_likelihood = bernoulli_log_prob(x[:, None, :], NODES[None, :, None] * W + B)  # (n, nodes)
+    return np.log(np.sum(WEIGHTS * np.exp(log_likelihood), axis=1))
 
 
 def posterior_moments(x):
     """Mean and log-variance of the exact posterior p(z | x), by quadrature: a good q."""
-    lik = WEIGHTS * np.exp(bernoulli_log_prob(x[:, None, :], NODES[None, :, None] * W + B))
-    post = lik / lik.sum(1, keepdims=True)
+    likelihood = WEIGHTS * np.exp(bernoulli_log_prob(x[:, None, :], NODES[None, :, None] * W + B))
+    post = likelihood / likelihood.sum(1, keepdims=True)
     mean = (post * NODES).sum(1)
     var = (post * NODES**2).sum(1) - mean**2
     return mean[:, None], np.log(var)[:, None]

@@ -90,8 +90,8 @@ def test_explore_latent_decodes_the_prior_mean_first(monkeypatch):
     assert image.shape == (28, 28) and np.allclose(image, 0.5)
 
 
-@pytest.mark.parametrize("kwargs, message", [(dict(latent_dim=0), "latent_dim"), (dict(limit=-1.0), "limit"),
-                                              (dict(image_shape=(5, 5)), "one image of shape")])
+@pytest.mark.parametrize("kwargs, message", [({"latent_dim": 0}, "latent_dim"), ({"limit": -1.0}, "limit"),
+                                              ({"image_shape": (5, 5)}, "one image of shape")])
 def test_explore_latent_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         widgets.explore_latent(lambda z: np.zeros((1, 28, 28)), **kwargs)

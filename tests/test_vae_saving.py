@@ -5,11 +5,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import ROOT  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
 model_cells = importlib.util.module_from_spec(spec)

@@ -24,5 +24,5 @@ def load(path, tag=TAG):
         raise ValueError(f"{path} has no code cell tagged {tag!r}")
     namespace = {"__name__": f"model_cells_{path.stem}"}
     for number, cell in enumerate(cells):
-        exec(compile(cell.source, f"{path.name}[{tag} cell {number}]", "exec"), namespace)
+        exec(compile(cell.source, f"{path.name}[{tag} cell {number}]", "exec"), namespace)  # noqa: S102 (our own notebook)
     return namespace

@@ -85,6 +85,8 @@ def _test_kl_divergence(f):
     ref = _kl(z_mean.astype("float64"), z_log_var.astype("float64"))
     if np.allclose(out, ref, rtol=1e-4, atol=1e-5):
         return
+    if np.allclose(out, 0.5 * np.sum(np.exp(0.5 * z_log_var) + z_mean**2 - 1 - z_log_var, axis=-1), rtol=1e-4):
+        fail("you used exp(0.5 * log_var) = sigma where the formula has exp(log_var) = sigma^2.")
     if np.any(out < -1e-6):
         fail(f"your KL is negative ({out.min():.4g}) for some inputs; a KL divergence is never negative: check "
              "the signs (KL = 0.5 sum(exp(log_var) + mean^2 - 1 - log_var)).")
@@ -92,8 +94,6 @@ def _test_kl_divergence(f):
         fail("your KL is twice the right value: the factor 1/2 in front of the sum is missing.")
     if np.allclose(out, ref / d, rtol=1e-4):
         fail("you averaged over the latent dimensions: sum over them instead.")
-    if np.allclose(out, 0.5 * np.sum(np.exp(0.5 * z_log_var) + z_mean**2 - 1 - z_log_var, axis=-1), rtol=1e-4):
-        fail("you used exp(0.5 * log_var) = sigma where the formula has exp(log_var) = sigma^2.")
     expect_close(out, ref, "kl_divergence(z_mean, z_log_var)", rtol=1e-4, atol=1e-5,
                  hint="KL = 0.5 * sum over dimensions of (exp(log_var) + mean^2 - 1 - log_var).")
 
@@ -153,7 +153,7 @@ class _FakeDecoder:
 
 def _test_sample_prior(f):
     rng = np.random.default_rng()
-    latent_dim, d_out, n = int(rng.integers(2, 6)), int(rng.integers(5, 12)), 5_000
+    latent_dim, d_out, n = int(rng.integers(2, 6)), int(rng.integers(8, 14)), 5_000  # d_out != latent_dim
     decoder = _FakeDecoder(rng, latent_dim, d_out)
     out = expect_shape(f(decoder, n, latent_dim), (n, d_out), f"sample_prior(decoder, n={n}, latent_dim={latent_dim})")
     expect_finite(out, "sample_prior(...)")
