@@ -63,3 +63,14 @@ def test_sampling_layer_draws_with_the_right_spread(chapter):
 def test_missing_tag_is_a_clear_error():
     with pytest.raises(ValueError, match="no code cell tagged"):
         model_cells.load(ROOT / "chapters" / "01_gaussian.ipynb")
+
+
+def test_the_benchmark_runs_and_reports_the_ratio():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "benchmarks/vae_train_step.py", "--steps", "3", "--latent-dim", "2"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "steps/s" in result.stdout and "ratio compiled / eager" in result.stdout
