@@ -6,6 +6,7 @@ Small modules with one job each; import what you use, e.g. ``from gdl import dat
 - ``gdl.data``: MNIST, Fashion-MNIST and 2-D toy data sets, offline-first.
 - ``gdl.plot``: the figures the chapters draw again and again.
 - ``gdl.widgets``: interactive controls that still leave a static figure in the built book.
+- ``gdl.metrics``: what the chapters measure (negative ELBO and importance-weighted NLL in nats).
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
 
 Importing ``gdl`` imports nothing heavy; TensorFlow is only imported where it is needed.

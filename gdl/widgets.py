@@ -4,6 +4,9 @@
 with their values, redrawn when a slider moves. The figure drawn with the default values is saved with
 the widget's state when the notebook is executed, so the built web page (which has no Python behind it)
 shows the sliders and that figure. Without ipywidgets it draws the default figure alone.
+
+``explore_latent(decode, latent_dim=2)`` is ``explore`` for a decoder: one slider per latent coordinate,
+showing the decoded image (Chapter 3).
 """
 
 import matplotlib.pyplot as plt
@@ -50,3 +53,31 @@ def explore(draw, **controls):
     out = widgets.interactive_output(lambda **kw: (draw(**kw), plt.show()), sliders)
     title = widgets.HTML("<b>Move the sliders to redraw the figure:</b>")
     display(widgets.VBox([title, widgets.HBox(list(sliders.values())), out]))
+
+
+def explore_latent(decode, latent_dim=2, limit=3.0, image_shape=(28, 28), title="decoded image"):
+    """A latent explorer: one slider per latent coordinate, showing the decoded image (Chapter 3).
+
+    ``decode(z)`` maps codes of shape (m, latent_dim) to m images with values in [0, 1] (e.g.
+    probabilities, the sigmoid of a decoder's logits). The sliders run over [-limit, limit], in units of
+    the prior's standard deviation; the static figure shows the prior's mean, z = 0.
+    """
+    import numpy as np
+
+    if not (isinstance(latent_dim, int) and 1 <= latent_dim <= 8):
+        raise ValueError(f"latent_dim must be an integer from 1 to 8 (one slider each), got {latent_dim!r}")
+    if not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit!r}")
+
+    def draw(**z):
+        code = np.array([[z[f"z{i + 1}"] for i in range(latent_dim)]], dtype="float32")
+        image = np.asarray(decode(code), dtype="float32")
+        if image.size != int(np.prod(image_shape)):
+            raise ValueError(f"decode(z) must return one image of shape {image_shape}, got shape {image.shape}")
+        _, ax = plt.subplots(figsize=(2.5, 2.5))
+        ax.imshow(image.reshape(image_shape), cmap="gray_r", vmin=0.0, vmax=1.0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{title}\nz = ({', '.join(f'{v:.1f}' for v in code[0])})", fontsize="small")
+
+    explore(draw, **{f"z{i + 1}": (-float(limit), float(limit), 0.0) for i in range(latent_dim)})

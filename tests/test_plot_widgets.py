@@ -82,3 +82,24 @@ def test_explore_without_ipywidgets_draws_the_defaults(monkeypatch, capsys):
     widgets.explore(lambda sigma: calls.append(sigma), sigma=(0.1, 2.0, 1.0))
     assert calls == [1.0]
     assert "Install ipywidgets" in capsys.readouterr().out
+
+
+def test_explore_latent_decodes_the_prior_mean_first(monkeypatch):
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    codes = []
+
+    def decode(z):
+        codes.append(np.array(z))
+        return np.full((1, 28, 28), 0.5)
+
+    widgets.explore_latent(decode, latent_dim=3)
+    assert codes[0].shape == (1, 3) and np.all(codes[0] == 0)  # the static figure: z = 0
+    image = plt.gcf().axes[0].images[0].get_array()
+    assert image.shape == (28, 28) and np.allclose(image, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"latent_dim": 0}, "latent_dim"), ({"limit": -1.0}, "limit"),
+                                              ({"image_shape": (5, 5)}, "one image of shape")])
+def test_explore_latent_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.explore_latent(lambda z: np.zeros((1, 28, 28)), **kwargs)

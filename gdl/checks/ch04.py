@@ -49,7 +49,8 @@ def _test_discriminator_loss(f):
     ref = real_term + fake_term
     if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
         if np.isclose(got, -ref, rtol=1e-4):
-            fail("your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))), a positive number.")
+            fail("Your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))), "
+                 "a positive number.")
         if np.isclose(got, ref / 2, rtol=1e-4):
             fail("you averaged the two terms; the loss is their sum, -V(D, G) = -E[log D(x)] - E[log(1 - D(G(z)))].")
         if np.isclose(got, real_term, rtol=1e-4):
