@@ -60,7 +60,7 @@ def explore_latent(decode, latent_dim=2, limit=3.0, image_shape=(28, 28), title=
 
     ``decode(z)`` maps codes of shape (m, latent_dim) to m images with values in [0, 1] (e.g.
     probabilities, the sigmoid of a decoder's logits). The sliders run over [-limit, limit], in units of
-    the prior's standard deviation; the static figure shows the prior's mean, z = 0.
+    the prior's standard deviation, and start at the prior's mean, z = 0.
     """
     import numpy as np
 
