@@ -1,136 +1,114 @@
-"""The MLP GAN train step of Chapter 4, three ways in one run: eager GradientTape, tf.function, and the chapter's.
+"""Chapter 4's MLP GAN train step, several ways in one run: eager, tf.function, and the chapter's.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/gan_train_step.py [--steps 100] [--batch 64]
+    .venv/bin/python benchmarks/gan_train_step.py [--steps 320] [--batch 64]
 
-1. eager: the TensorFlow-tutorial loop, a Python function with two GradientTapes run op by op;
-2. tf.function: the same function traced into a graph;
-3. the chapter's: a `GAN(keras.Model)` whose `train_step` is compiled by `compile(jit_compile=True)` (XLA)
-   and driven by `train_on_batch`.
+All variants train the chapter's own models with the chapter's own losses (its `model-definition` cells,
+run by tools/model_cells.py), on the same data:
 
-Each variant gets warm-up steps (tracing and compiling are excluded), then `--steps` timed steps on the same
-batch. It prints steps/s and the ratio to eager. Absolute numbers depend on the machine; the ratios are the result.
+1. eager: the TensorFlow-tutorial loop, a Python function with two GradientTapes, run op by op;
+2. tf.function: the same function traced into a graph, one call per step;
+3. XLA, one step per call: the chapter's `GAN.train_step`, compiled with `jit_compile=True`,
+   driven by `fit` with `steps_per_execution=1`;
+4. the chapter's version: as 3, with the chapter's `steps_per_execution` (several steps per call).
+
+Tracing and compiling are excluded (each variant warms up first). It prints steps/s and the ratio to eager.
+Absolute numbers depend on the machine and its load; the ratios are the result.
 """
 
 import argparse
+import importlib.util
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras
-import numpy as np
-import tensorflow as tf
-from keras import layers, ops
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
-LATENT_DIM, EPS = 100, 1e-7
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
+model_cells = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(model_cells)
 
-
-def mlp_generator():
-    return keras.Sequential([keras.Input((LATENT_DIM,)), layers.Dense(256), layers.LeakyReLU(0.2), layers.Dense(512),
-                             layers.LeakyReLU(0.2), layers.Dense(1024), layers.LeakyReLU(0.2),
-                             layers.Dense(784, activation="tanh")])
-
-
-def mlp_discriminator():
-    return keras.Sequential([keras.Input((784,)), layers.Dense(1024), layers.LeakyReLU(0.2), layers.Dense(512),
-                             layers.LeakyReLU(0.2), layers.Dense(256), layers.LeakyReLU(0.2),
-                             layers.Dense(1, activation="sigmoid")])
+LATENT_DIM = 100
+CHAPTER_STEPS_PER_EXECUTION = 16  # as in the chapter's hyperparameter cell
 
 
-def discriminator_loss(real_output, fake_output):
-    real_output, fake_output = ops.clip(real_output, EPS, 1 - EPS), ops.clip(fake_output, EPS, 1 - EPS)
-    return -ops.mean(ops.log(real_output)) - ops.mean(ops.log(1 - fake_output))
+def chapter(steps_per_execution, jit=True):
+    """The chapter's model-definition cells, with the chapter's settings."""
+    return model_cells.load(ROOT / "chapters" / "04_gans.ipynb", SEED=0, LATENT_DIM=LATENT_DIM, LEARNING_RATE=2e-4,
+                            BETA_1=0.5, JIT=jit, STEPS_PER_EXECUTION=steps_per_execution)
 
 
-def generator_loss(fake_output):
-    return -ops.mean(ops.log(ops.clip(fake_output, EPS, 1 - EPS)))
+def tutorial_step(ns):
+    """The TensorFlow-tutorial train step, built from the chapter's models and losses."""
+    generator, discriminator = ns["mlp_generator"](), ns["mlp_discriminator"]()
+    g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
 
-
-def make_step(generator, discriminator, g_opt, d_opt):
     def step(real):
         z = tf.random.normal((tf.shape(real)[0], LATENT_DIM))
         with tf.GradientTape() as tape:
-            d_loss = discriminator_loss(discriminator(real, training=True),
-                                        discriminator(generator(z, training=True), training=True))
-        d_opt.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_weights), discriminator.trainable_weights))
+            d_loss = ns["discriminator_loss"](discriminator(real, training=True),
+                                              discriminator(generator(z, training=True), training=True))
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_weights),
+                                  discriminator.trainable_weights))
         z = tf.random.normal((tf.shape(real)[0], LATENT_DIM))
         with tf.GradientTape() as tape:
-            g_loss = generator_loss(discriminator(generator(z, training=True), training=True))
+            g_loss = ns["generator_loss"](discriminator(generator(z, training=True), training=True))
         g_opt.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_weights), generator.trainable_weights))
-        return d_loss, g_loss
+        return d_loss
 
     return step
 
 
-class GAN(keras.Model):
-    """The chapter's GAN, reduced to what the step needs (no label smoothing, one generator step)."""
-
-    def __init__(self, generator, discriminator):
-        super().__init__()
-        self.generator, self.discriminator = generator, discriminator
-        self.seed_generator = keras.random.SeedGenerator(0)
-
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
-        super().compile(**kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-
-    def train_step(self, data):
-        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)  # train_on_batch passes (x, None, None)
-        n = ops.shape(real)[0]
-        fake = self.generator(keras.random.normal((n, LATENT_DIM), seed=self.seed_generator), training=True)
-        with tf.GradientTape() as tape:
-            d_loss = discriminator_loss(self.discriminator(real, training=True), self.discriminator(fake, training=True))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        z = keras.random.normal((n, LATENT_DIM), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            g_loss = generator_loss(self.discriminator(self.generator(z, training=True), training=True))
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
-        return {"d_loss": d_loss, "g_loss": g_loss}
-
-
-def adam():
-    return keras.optimizers.Adam(2e-4, beta_1=0.5)
-
-
-def timed(run, steps, warmup):
-    for _ in range(warmup):
-        out = run()
-    np.asarray(out[0] if isinstance(out, tuple) else out["d_loss"])  # wait for the device
+def time_loop(step, batches, warmup):
+    for batch in batches[:warmup]:
+        step(batch)
     start = time.perf_counter()
-    for _ in range(steps):
-        out = run()
-    np.asarray(out[0] if isinstance(out, tuple) else out["d_loss"])
+    for batch in batches:
+        out = step(batch)
+    np.asarray(out)  # wait for the last step
+    return len(batches) / (time.perf_counter() - start)
+
+
+def time_fit(steps_per_execution, dataset, steps):
+    ns = chapter(steps_per_execution)
+    gan = ns["make_gan"](ns["mlp_generator"](), ns["mlp_discriminator"](), LATENT_DIM)
+    gan.fit(dataset.take(2 * steps_per_execution), epochs=1, verbose=0, shuffle=False)  # trace and compile
+    start = time.perf_counter()
+    gan.fit(dataset, epochs=1, verbose=0, shuffle=False)
     return steps / (time.perf_counter() - start)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=320, help="timed steps per variant (eager runs a quarter)")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
-    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)).astype("float32"))
+    x = np.random.default_rng(0).uniform(-1, 1, (args.steps * args.batch, 784)).astype("float32")
+    batches = [tf.constant(x[i * args.batch : (i + 1) * args.batch]) for i in range(args.steps)]
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(args.batch).cache()  # the same batches, in memory
+    for _ in dataset:  # fill the cache before timing
+        pass
 
-    results = {}
-    eager = make_step(mlp_generator(), mlp_discriminator(), adam(), adam())
-    results["eager GradientTape"] = timed(lambda: eager(real), args.steps, args.warmup)
-    graph = tf.function(make_step(mlp_generator(), mlp_discriminator(), adam(), adam()))
-    results["tf.function"] = timed(lambda: graph(real), args.steps, args.warmup)
-    gan = GAN(mlp_generator(), mlp_discriminator())
-    gan.compile(d_optimizer=adam(), g_optimizer=adam(), jit_compile=True)
-    results["chapter: train_step, jit_compile=True"] = timed(
-        lambda: gan.train_on_batch(real, return_dict=True), args.steps, args.warmup)
-
-    base = results["eager GradientTape"]
-    print(f"MLP GAN train step, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up steps "
-          f"({os.cpu_count()} CPU cores visible, GPUs: {len(tf.config.list_physical_devices('GPU'))})")
+    ns = chapter(CHAPTER_STEPS_PER_EXECUTION)
+    results = {
+        "eager GradientTape (tutorial)": time_loop(tutorial_step(ns), batches[: max(args.steps // 4, 10)], 3),
+        "tf.function, one step per call": time_loop(tf.function(tutorial_step(ns)), batches, 5),
+        "XLA train_step, one step per call": time_fit(1, dataset, args.steps),
+        f"chapter: XLA, {CHAPTER_STEPS_PER_EXECUTION} steps per call": time_fit(CHAPTER_STEPS_PER_EXECUTION, dataset,
+                                                                                 args.steps),
+    }
+    eager = results["eager GradientTape (tutorial)"]
+    print(f"MLP GAN train step, batch {args.batch}, {os.cpu_count()} CPU cores")
     for name, rate in results.items():
-        print(f"  {name:40s} {rate:8.1f} steps/s   {rate / base:5.1f}x eager")
+        print(f"  {name:40s} {rate:8.1f} steps/s   {rate / eager:5.1f}x eager")
+    return results
 
 
 if __name__ == "__main__":
