@@ -1,0 +1,280 @@
+"""What the chapters measure.
+
+Sections (each self-contained, so that chapters can add theirs side by side):
+
+- Sample quality (Chapter 4 onwards): a small MNIST classifier the course trains itself, the Frechet
+  distance and KID in its feature space, class coverage of generated digits, and mode coverage of 2-D
+  samples.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# =========================================================================================================
+# Sample quality (Chapter 4): the course classifier, Frechet distance ("FID"), KID, class and mode coverage
+# =========================================================================================================
+#
+# FID and KID are usually computed in the feature space of an ImageNet Inception network. The course cannot
+# download weights, so it trains a small MNIST classifier itself and measures distances in the 64-dimensional
+# feature space of its last hidden layer. Numbers computed this way are comparable with each other (same
+# classifier, same data), never with published Inception FIDs.
+
+CACHE_VAR = "GDL_CACHE"
+CLASSIFIER_VERSION = 1  # bump when the architecture or the training recipe changes (invalidates caches)
+FEATURES_LAYER = "features"
+
+
+def cache_dir():
+    """The course cache folder: ``$GDL_CACHE`` if set, else ``~/.cache/gdl`` (created on first use)."""
+    folder = Path(os.environ.get(CACHE_VAR) or Path.home() / ".cache" / "gdl")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _as_digit_images(images, what="images"):
+    """Validate images in [0, 1] of shape (n, 28, 28), (n, 28, 28, 1) or (n, 784); return (n, 28, 28, 1)."""
+    x = np.asarray(images, dtype="float32")
+    if x.ndim == 2 and x.shape[1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        raise ValueError(f"{what} must have shape (n, 28, 28), (n, 28, 28, 1) or (n, 784) with n > 0, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} contain NaN or infinity")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -0.01 or hi > 1.01:
+        hint = " (images in [-1, 1] from a tanh generator: pass (x + 1) / 2)" if lo >= -1.01 and hi <= 1.01 else ""
+        raise ValueError(f"{what} must have values in [0, 1], got [{lo:.3g}, {hi:.3g}]{hint}")
+    return x[..., None]
+
+
+def _build_classifier(seed):
+    import keras
+    from keras import layers
+
+    def init(i):
+        return keras.initializers.GlorotUniform(seed=seed + i)
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(0))(inputs)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(1))(h)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(64, activation="relu", kernel_initializer=init(2), name=FEATURES_LAYER)(h)
+    outputs = layers.Dense(10, kernel_initializer=init(3), name="logits")(h)
+    return keras.Model(inputs, outputs, name="course_mnist_classifier")
+
+
+def mnist_classifier(n_train=None, epochs=None, seed=0, verbose=True):
+    """The course's MNIST classifier (a small CNN), trained once and cached on disk.
+
+    Trained on the first ``n_train`` training images of ``data.mnist()`` for ``epochs`` epochs, in a fixed
+    order from fixed initial weights, so that a rerun gives the same classifier. The defaults follow the
+    run profile (smoke: 1,000 images, 1 epoch; otherwise all training images, 8 epochs). The trained model
+    is saved under ``cache_dir()`` (``$GDL_CACHE`` or ``~/.cache/gdl``), keyed by the data it saw, and
+    loaded from there next time. Returns a Keras model whose outputs are the 10 class logits.
+    """
+    import keras
+
+    from gdl import data
+    from gdl.budget import budget
+
+    n_train = budget(smoke=1_000, cpu=None, gpu=None) if n_train is None else n_train
+    epochs = budget(smoke=1, cpu=8, gpu=8) if epochs is None else epochs
+    (x_train, y_train), (x_test, y_test) = data.mnist()
+    n = len(x_train) if n_train is None else min(int(n_train), len(x_train))
+    path = cache_dir() / f"mnist_classifier_v{CLASSIFIER_VERSION}_n{n}_of{len(x_train)}_e{epochs}_s{seed}.keras"
+    if path.exists():
+        model = keras.models.load_model(path)
+        where = f"loaded from {path}"
+    else:
+        model = _build_classifier(seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        order = np.random.default_rng(seed).permutation(len(x_train))[:n]
+        model.fit(x_train[order, ..., None], y_train[order], batch_size=64, epochs=epochs, shuffle=False, verbose=0)
+        tmp = path.with_suffix(".tmp.keras")
+        model.save(tmp)
+        os.replace(tmp, path)  # atomic: a half-written file never looks like a cached model
+        where = f"trained on {n:,} images for {epochs} epochs, cached in {path}"
+    if verbose:
+        accuracy = float(np.mean(predict_classes(x_test, model) == y_test))
+        print(f"Course MNIST classifier: {where}; test accuracy {accuracy:.3f} on {len(x_test):,} images.")
+    return model
+
+
+def _default(classifier):
+    return mnist_classifier(verbose=False) if classifier is None else classifier
+
+
+def _in_batches(model, x, batch_size):
+    # Plain calls, no `predict`: nothing is traced, so many calls with different sizes cost no retracing.
+    return np.concatenate(
+        [np.asarray(model(x[i : i + batch_size], training=False), dtype="float64") for i in range(0, len(x), batch_size)]
+    )
+
+
+def classifier_features(images, classifier=None, batch_size=500):
+    """The classifier's 64 features (last hidden layer) of ``images`` in [0, 1]: float64 (n, 64)."""
+    import keras
+
+    x = _as_digit_images(images)
+    classifier = _default(classifier)
+    extractor = keras.Model(classifier.inputs[0], classifier.get_layer(FEATURES_LAYER).output)
+    return _in_batches(extractor, x, batch_size)
+
+
+def predict_classes(images, classifier=None, batch_size=500):
+    """The digit (0..9) the classifier sees in each image of ``images`` in [0, 1]: int (n,)."""
+    x = _as_digit_images(images)
+    return np.argmax(_in_batches(_default(classifier), x, batch_size), axis=1)
+
+
+def _as_features(f, what):
+    f = np.asarray(f, dtype="float64")
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"{what} must have shape (n, d) with n >= 2, got {f.shape}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError(f"{what} contain NaN or infinity")
+    return f
+
+
+def _sqrt_psd(c):
+    values, vectors = np.linalg.eigh((c + c.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mu1, cov1, mu2, cov2):
+    """The Frechet (2-Wasserstein squared) distance between N(mu1, cov1) and N(mu2, cov2):
+
+    ``|mu1 - mu2|^2 + tr(cov1 + cov2 - 2 (cov1^1/2 cov2 cov1^1/2)^1/2)``.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, "float64")), np.atleast_1d(np.asarray(mu2, "float64"))
+    cov1, cov2 = np.atleast_2d(np.asarray(cov1, "float64")), np.atleast_2d(np.asarray(cov2, "float64"))
+    d = mu1.shape[0]
+    for name, v, shape in (("mu1", mu1, (d,)), ("mu2", mu2, (d,)), ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
+        if v.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} (mu1 has {d} dimensions), got {v.shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} contains NaN or infinity")
+    s1 = _sqrt_psd(cov1)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(s1 @ cov2 @ s1), 0, None)).sum()  # tr (C1^1/2 C2 C1^1/2)^1/2
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * cross)
+
+
+def frechet_distance_features(f1, f2):
+    """The Frechet distance between Gaussians fitted to two feature sets (n1, d) and (n2, d)."""
+    f1, f2 = _as_features(f1, "f1"), _as_features(f2, "f2")
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"f1 and f2 must have the same number of features, got {f1.shape[1]} and {f2.shape[1]}")
+    return frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+
+
+def fid(images1, images2, classifier=None):
+    """FID with the course classifier: the Frechet distance of two image sets in its feature space.
+
+    Lower is better; 0 only for identical statistics. Compare values computed with the same classifier and
+    similar sample sizes (the estimate is biased upwards for small sets), never with Inception FIDs.
+    """
+    classifier = _default(classifier)
+    return frechet_distance_features(classifier_features(images1, classifier), classifier_features(images2, classifier))
+
+
+def kernel_mmd2(f1, f2):
+    """Unbiased MMD^2 between feature sets with the cubic polynomial kernel k(a, b) = (a.b / d + 1)^3."""
+    f1, f2 = _as_features(f1, "f1"), _as_features(f2, "f2")
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"f1 and f2 must have the same number of features, got {f1.shape[1]} and {f2.shape[1]}")
+    d, m, n = f1.shape[1], len(f1), len(f2)
+    k11, k22, k12 = ((a @ b.T / d + 1) ** 3 for a, b in ((f1, f1), (f2, f2), (f1, f2)))
+    return float(
+        (k11.sum() - np.trace(k11)) / (m * (m - 1)) + (k22.sum() - np.trace(k22)) / (n * (n - 1)) - 2 * k12.mean()
+    )
+
+
+def kid_features(f1, f2, subset_size=500, n_subsets=20, seed=0):
+    """KID from two feature sets: the mean and standard deviation of ``kernel_mmd2`` over random subsets."""
+    f1, f2 = _as_features(f1, "f1"), _as_features(f2, "f2")
+    m = min(subset_size, len(f1), len(f2))
+    rng = np.random.default_rng(seed)
+    values = [
+        kernel_mmd2(f1[rng.choice(len(f1), m, replace=False)], f2[rng.choice(len(f2), m, replace=False)])
+        for _ in range(n_subsets)
+    ]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def kid(images1, images2, classifier=None, subset_size=500, n_subsets=20, seed=0):
+    """KID with the course classifier: ``(mean, std)`` of the unbiased MMD^2 over subsets.
+
+    Unlike FID it is unbiased, so it can be compared across sample sizes; about 0 for matching distributions
+    (it can be slightly negative).
+    """
+    classifier = _default(classifier)
+    f1, f2 = classifier_features(images1, classifier), classifier_features(images2, classifier)
+    return kid_features(f1, f2, subset_size=subset_size, n_subsets=n_subsets, seed=seed)
+
+
+def coverage_from_labels(labels, num_classes, min_share=None):
+    """How many of ``num_classes`` classes the integer ``labels`` cover, and how evenly.
+
+    A class is covered when it holds at least ``min_share`` of the labels (default: a fifth of its fair share,
+    ``0.2 / num_classes``). Returns a dict: ``counts`` (num_classes,), ``covered`` (an int), ``evenness``
+    (the entropy of the class frequencies divided by log(num_classes): 1 for uniform, 0 for one class) and
+    ``largest_share``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+    if not np.all(np.isfinite(labels.astype("float64"))) or np.any(labels != np.round(labels)):
+        raise ValueError("labels must be integers")
+    labels = labels.astype(int)
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
+    min_share = 0.2 / num_classes if min_share is None else min_share
+    counts = np.bincount(labels, minlength=num_classes)
+    p = counts / counts.sum()
+    nz = p[p > 0]
+    return {
+        "counts": counts,
+        "covered": int(np.sum(p >= min_share)),
+        "evenness": max(0.0, float(-(nz * np.log(nz)).sum() / np.log(num_classes))),
+        "largest_share": float(p.max()),
+    }
+
+
+def class_coverage(images, classifier=None, min_share=None):
+    """Which of the 10 digits generated ``images`` (in [0, 1]) show, by the course classifier's reading.
+
+    Mode collapse shows up as few classes covered, low evenness and a large largest share.
+    See ``coverage_from_labels`` for the dict returned.
+    """
+    return coverage_from_labels(predict_classes(images, classifier), 10, min_share)
+
+
+def mode_coverage(samples, means, std, min_count=20):
+    """Mode coverage of 2-D samples from a mixture with ``means`` (k, 2) and component ``std``.
+
+    Each sample is assigned to its nearest mean; it is *high quality* when it lies within 3 ``std`` of that
+    mean. A mode is covered when at least ``min_count`` high-quality samples fall on it. Returns
+    ``(modes_covered, high_quality_fraction)``, the two numbers used to diagnose mode collapse on toy data.
+    """
+    samples, means = np.asarray(samples, "float64"), np.asarray(means, "float64")
+    if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) == 0:
+        raise ValueError(f"samples must have shape (n, 2) with n > 0, got {samples.shape}")
+    if means.ndim != 2 or means.shape[1] != 2:
+        raise ValueError(f"means must have shape (k, 2), got {means.shape}")
+    if not np.all(np.isfinite(samples)):
+        raise ValueError("samples contain NaN or infinity")
+    dist = np.linalg.norm(samples[:, None, :] - means[None], axis=-1)
+    nearest = dist.argmin(axis=1)
+    good = dist[np.arange(len(samples)), nearest] < 3 * std
+    counts = np.bincount(nearest[good], minlength=len(means))
+    return int(np.sum(counts >= min_count)), float(good.mean())

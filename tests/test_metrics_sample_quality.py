@@ -1,0 +1,189 @@
+"""gdl.metrics, sample-quality section: Frechet distance, KID, the course classifier, class and mode coverage."""
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from gdl import data, metrics
+
+
+def random_cov(rng, d):
+    a = rng.standard_normal((d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+# ----------------------------------------------------------------------------------- Frechet distance
+
+
+def test_frechet_distance_of_1d_gaussians_is_the_closed_form():
+    # W2^2 between N(m1, s1^2) and N(m2, s2^2) is (m1 - m2)^2 + (s1 - s2)^2.
+    assert metrics.frechet_distance([1.0], [[4.0]], [-2.0], [[0.25]]) == pytest.approx(9 + 1.5**2)
+
+
+def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form():
+    rng = np.random.default_rng(0)
+    v1, v2 = rng.uniform(0.1, 3, 5), rng.uniform(0.1, 3, 5)
+    m1, m2 = rng.standard_normal(5), rng.standard_normal(5)
+    expected = np.sum((m1 - m2) ** 2) + np.sum((np.sqrt(v1) - np.sqrt(v2)) ** 2)
+    assert metrics.frechet_distance(m1, np.diag(v1), m2, np.diag(v2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_distance_matches_the_matrix_square_root_formula():
+    rng = np.random.default_rng(1)
+    d = 6
+    m1, m2, c1, c2 = rng.standard_normal(d), rng.standard_normal(d), random_cov(rng, d), random_cov(rng, d)
+    expected = np.sum((m1 - m2) ** 2) + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real)
+    got = metrics.frechet_distance(m1, c1, m2, c2)
+    assert got == pytest.approx(expected, rel=1e-8)
+    assert metrics.frechet_distance(m1, c1, m1, c1) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.frechet_distance(m2, c2, m1, c1) == pytest.approx(got, rel=1e-8)  # symmetric
+
+
+def test_frechet_distance_of_samples_approaches_the_closed_form():
+    rng = np.random.default_rng(2)
+    f1 = rng.normal(0.0, 1.0, size=(20_000, 3))
+    f2 = rng.normal(0.5, 2.0, size=(20_000, 3))
+    assert metrics.frechet_distance_features(f1, f2) == pytest.approx(3 * 0.25 + 3 * 1.0, rel=0.03)
+
+
+@pytest.mark.parametrize("args, message", [
+    (([0.0, 1.0], np.eye(2), [0.0], np.eye(2)), "mu2 must have shape (2,)"),
+    (([0.0, 1.0], np.eye(3), [0.0, 1.0], np.eye(2)), "cov1 must have shape (2, 2)"),
+    (([0.0, np.nan], np.eye(2), [0.0, 1.0], np.eye(2)), "mu1 contains NaN"),
+])
+def test_frechet_distance_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        metrics.frechet_distance(*args)
+
+
+def test_feature_metrics_reject_nan_and_wrong_shapes():
+    good = np.ones((10, 4))
+    bad = good.copy()
+    bad[3, 1] = np.nan
+    for fn in (metrics.frechet_distance_features, metrics.kernel_mmd2, metrics.kid_features):
+        with pytest.raises(ValueError, match="f2 contain NaN"):
+            fn(good, bad)
+        with pytest.raises(ValueError, match=r"f1 must have shape \(n, d\)"):
+            fn(np.ones(10), good)
+    with pytest.raises(ValueError, match="same number of features"):
+        metrics.frechet_distance_features(good, np.ones((10, 5)))
+
+
+# ----------------------------------------------------------------------------------- KID
+
+
+def test_kernel_mmd2_is_unbiased_and_grows_with_the_shift():
+    rng = np.random.default_rng(3)
+    same = [metrics.kernel_mmd2(rng.standard_normal((200, 4)), rng.standard_normal((200, 4))) for _ in range(50)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(50)  # unbiased: zero on average, both signs occur
+    assert min(same) < 0 < max(same)
+    x = rng.standard_normal((200, 4))
+    shifts = [metrics.kernel_mmd2(x, rng.standard_normal((200, 4)) + s) for s in (0.5, 1.0, 2.0)]
+    assert shifts[0] < shifts[1] < shifts[2]
+
+
+def test_kernel_mmd2_matches_a_direct_double_loop():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((6, 3)), rng.standard_normal((5, 3)) + 1
+
+    def k(u, v):
+        return (u @ v / 3 + 1) ** 3
+
+    kaa = sum(k(a[i], a[j]) for i in range(6) for j in range(6) if i != j) / 30
+    kbb = sum(k(b[i], b[j]) for i in range(5) for j in range(5) if i != j) / 20
+    kab = sum(k(a[i], b[j]) for i in range(6) for j in range(5)) / 30
+    assert metrics.kernel_mmd2(a, b) == pytest.approx(kaa + kbb - 2 * kab, rel=1e-10)
+
+
+# ----------------------------------------------------------------------------------- coverage
+
+
+def test_coverage_from_labels_counts_classes_and_evenness():
+    uniform = metrics.coverage_from_labels(np.arange(1000) % 10, 10)
+    assert uniform["covered"] == 10 and uniform["evenness"] == pytest.approx(1.0)
+    collapsed = metrics.coverage_from_labels(np.full(500, 3), 10)
+    assert collapsed["covered"] == 1 and collapsed["evenness"] == pytest.approx(0.0)
+    assert collapsed["largest_share"] == 1.0 and collapsed["counts"][3] == 500
+    # 2 of 1,000 samples are a 0.2 % share: below a fifth of the fair share (2 %), so not covered.
+    labels = np.concatenate([np.arange(990) % 9, [9, 9]])
+    assert metrics.coverage_from_labels(labels, 10)["covered"] == 9
+    with pytest.raises(ValueError, match="0..9"):
+        metrics.coverage_from_labels([0, 10], 10)
+    with pytest.raises(ValueError, match="integers"):
+        metrics.coverage_from_labels([0.5, 1], 10)
+
+
+def test_mode_coverage_on_the_ring():
+    means = data.ring_means()
+    x, _ = data.gaussian_mixture(4000, std=0.05)
+    # In 2-D, P(|x - mu| < 3 sigma) = 1 - exp(-9/2) = 0.989 for a Gaussian sample.
+    assert metrics.mode_coverage(x, means, 0.05) == (8, pytest.approx(1 - np.exp(-4.5), abs=0.006))
+    collapsed = means[2] + 0.05 * np.random.default_rng(0).standard_normal((1000, 2))
+    assert metrics.mode_coverage(collapsed, means, 0.05)[0] == 1
+    assert metrics.mode_coverage(np.zeros((100, 2)), means, 0.05) == (0, 0.0)
+    with pytest.raises(ValueError, match="samples contain NaN"):
+        metrics.mode_coverage(np.full((3, 2), np.nan), means, 0.05)
+    with pytest.raises(ValueError, match=r"samples must have shape \(n, 2\)"):
+        metrics.mode_coverage(np.zeros((3, 3)), means, 0.05)
+
+
+# ----------------------------------------------------------------------------------- the course classifier
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return data.mnist()
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory, mnist):
+    mp = pytest.MonkeyPatch()
+    mp.setenv(metrics.CACHE_VAR, str(tmp_path_factory.mktemp("gdl_cache")))
+    yield metrics.mnist_classifier(n_train=2000, epochs=3)
+    mp.undo()
+
+
+def test_classifier_is_cached_and_deterministic(classifier, mnist, tmp_path, monkeypatch, capsys):
+    x = mnist[1][0][:200]
+    features = metrics.classifier_features(x, classifier)
+    assert features.shape == (200, 64)
+    # Loaded from the cache: the same model.
+    again = metrics.mnist_classifier(n_train=2000, epochs=3)
+    assert "loaded from" in capsys.readouterr().out
+    np.testing.assert_allclose(metrics.classifier_features(x, again), features, rtol=1e-5, atol=1e-5)
+    # Trained afresh in an empty cache: the same recipe gives the same model.
+    monkeypatch.setenv(metrics.CACHE_VAR, str(tmp_path))
+    fresh = metrics.mnist_classifier(n_train=2000, epochs=3)
+    assert "trained on 2,000 images" in capsys.readouterr().out
+    assert list(tmp_path.glob("*.keras")), "the classifier was not saved in $GDL_CACHE"
+    np.testing.assert_allclose(metrics.classifier_features(x, fresh), features, rtol=1e-3, atol=1e-3)
+
+
+def test_fid_floor_is_small_and_noise_is_large(classifier, mnist):
+    (x_train, _), (x_test, _) = mnist
+    floor = metrics.fid(x_train[:1000], x_test, classifier)
+    noise = metrics.fid(np.random.default_rng(0).uniform(0, 1, (1000, 28, 28)), x_test, classifier)
+    one_digit = metrics.fid(x_test[mnist[1][1] == 1], x_test, classifier)
+    assert 0 <= floor < 0.05 * noise and floor < 0.05 * one_digit
+    kid_floor, _ = metrics.kid(x_train[:1000], x_test, classifier)
+    kid_noise, _ = metrics.kid(np.random.default_rng(0).uniform(0, 1, (1000, 28, 28)), x_test, classifier)
+    assert kid_floor < 0.05 * kid_noise
+
+
+def test_class_coverage_of_real_and_collapsed_digits(classifier, mnist):
+    x_test, y_test = mnist[1]
+    assert metrics.class_coverage(x_test, classifier)["covered"] == 10
+    sevens = metrics.class_coverage(x_test[y_test == 7], classifier)
+    assert sevens["covered"] < 10 and sevens["largest_share"] > 0.8 and sevens["evenness"] < 0.3
+
+
+def test_image_metrics_reject_bad_images(classifier, mnist):
+    x = mnist[1][0][:20]
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.fid(np.where(x > 0.5, np.nan, x), x, classifier)
+    with pytest.raises(ValueError, match=r"must have shape \(n, 28, 28\)"):
+        metrics.class_coverage(x[:, :14], classifier)
+    with pytest.raises(ValueError, match=r"pass \(x \+ 1\) / 2"):
+        metrics.kid(x * 2 - 1, x, classifier)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        metrics.fid(x * 255, x, classifier)
