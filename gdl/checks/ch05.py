@@ -150,7 +150,8 @@ def _test_flow_nll(f):
         fail("You summed over the examples: return the mean NLL per example.")
     if np.isclose(out, ref / d, rtol=1e-5, atol=1e-6):
         fail("You divided by the dimension d: return nats per example (bits/dim comes later, from this).")
-    expect_close(out, ref, "flow_nll(z, log_det)", hint="NLL = mean over examples of 1/2 sum(z^2 + log 2 pi) - log_det.")
+    hint = "NLL = mean over examples of 1/2 sum(z^2 + log 2 pi) - log_det."
+    expect_close(out, ref, "flow_nll(z, log_det)", hint=hint)
 
 
 check_coupling_forward = make_check("coupling_forward", _test_coupling_forward)
