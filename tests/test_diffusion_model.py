@@ -55,6 +55,6 @@ def test_samplers_with_the_ideal_denoiser_recover_a_gaussian(chapter):
             return keras.ops.sqrt(1 - a) * (x - keras.ops.sqrt(a) * m) / (a * s**2 + 1 - a)
 
     diffusion = chapter["Diffusion"](Ideal(), betas)
-    ddpm, ddim = chapter["make_samplers"](diffusion, jit_compile=False)
+    ddpm, ddim = chapter["make_samplers"](diffusion)
     for x in (ddpm((4000, 1), seed=1), ddim((4000, 1), steps=40, seed=1)):
         assert abs(x.mean() - m) < 0.05 and abs(x.std() - s) < 0.05, (x.mean(), x.std())
