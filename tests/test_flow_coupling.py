@@ -1,6 +1,5 @@
 """Chapter 5's RealNVP, defined by the chapter's own model-definition cells: invertible, with the right log-det."""
 
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -9,11 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(model_cells)
+from conftest import ROOT, model_cells
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,11 @@
 """Chapter 4's model-definition cells run on their own (the benchmark uses them) and train."""
 
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
-
-from conftest import ROOT  # noqa: E402
-
-spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(model_cells)
+from conftest import ROOT, model_cells  # noqa: E402
 
 
 def test_chapter_gan_cells_build_and_train_two_steps_per_call():

@@ -1,6 +1,5 @@
 """Chapter 3's VAE, defined by the chapter's own model-definition cells, saves to `.keras` and reloads intact."""
 
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -8,11 +7,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT
-
-spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(model_cells)
+from conftest import ROOT, model_cells
 
 
 @pytest.fixture(scope="module")
