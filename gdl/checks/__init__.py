@@ -24,8 +24,11 @@ Inside a test, call ``fail("message")`` (or the ``expect_*`` helpers) to report 
 ``check_square.evaluate(fn)`` returns the verdict without showing it or applying the mode.
 """
 
+import functools
 import html
+import linecache
 import os
+import re
 import traceback
 from contextlib import contextmanager
 
@@ -87,10 +90,83 @@ def mode():
     return value
 
 
-def _learner_line(err):
-    """The last line of the learner's own code in a traceback, to point at in a message."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if "gdl" + os.sep + "checks" not in f.filename]
-    return f" (at `{frames[-1].line.strip()}`)" if frames and frames[-1].line else ""
+def _names(fn):
+    """The names a learner's function can have in a traceback (AutoGraph renames ``f`` to ``tf__f``)."""
+    name = getattr(fn, "__name__", None)
+    return {name, f"tf__{name}"} if name else set()
+
+
+def _frames(err):
+    return traceback.extract_tb(err.__traceback__)
+
+
+_LIBRARY_PARTS = ("gdl" + os.sep + "checks", "site-packages", "dist-packages")
+
+
+def _learner_line(err, functions=()):
+    """Where in the learner's code an exception came from, as `` (at `line`)``, or ``""``.
+
+    The learner's own frames come first (the file their function was defined in, or a frame with its
+    name); failing that, the innermost frame outside the checks, Keras, TensorFlow and NumPy. Inside a
+    ``tf.function`` the frames are AutoGraph's generated code; TensorFlow then lists the user's frames in
+    the message ("in user code: File ..., line N, in name"), which is read instead.
+    """
+    files = {getattr(getattr(f, "__code__", None), "co_filename", None) for f in functions} - {None}
+    names = set().union(*(_names(f) for f in functions))
+    frames = [(f.filename, f.lineno, f.name) for f in _frames(err)]
+    frames += [(m[0], int(m[1]), m[2]) for m in re.findall(r'File "(.+?)", line (\d+), in (\w+)', str(err))]
+    frames = [f for f in frames if "__autograph_generated" not in f[0]]
+    mine = [f for f in frames if f[0] in files or f[2] in names]
+    if not mine:
+        mine = [f for f in frames if not any(part in f[0] for part in _LIBRARY_PARTS)]
+    for filename, lineno, _ in reversed(mine):
+        line = linecache.getline(filename, lineno).strip()
+        if line:
+            return f" (at `{line}`)"
+    return ""
+
+
+def _copying(fn):
+    """``fn`` called with copies of its NumPy-array arguments, so that a check's own inputs stay intact.
+
+    A learner may modify an input in place; the check still compares with a reference computed from
+    the inputs as they were before the call.
+    """
+
+    def copy(value):
+        return value.copy() if isinstance(value, np.ndarray) else value
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return fn(*(copy(a) for a in args), **{k: copy(v) for k, v in kwargs.items()})
+
+    return call
+
+
+def _short(err, limit=300):
+    """The exception's own message, without TensorFlow's "in user code" trace, and not pages long."""
+    text = str(err).strip()
+    if "in user code:" in text:  # TensorFlow: a trace of the user's frames, then "Type: message"
+        text = text.split("\n\n")[-1].strip()
+        text = re.sub(r"^\w+: ?", "", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rstrip() + " ..."
+
+
+def _raised(err, functions):
+    return f"Your function raised {type(err).__name__}: {_short(err)}{_learner_line(err, functions)}"
+
+
+def _is_stub(err, functions):
+    """True when a NotImplementedError is the exercise stub: raised directly by one of ``functions``."""
+    frames = _frames(err)
+    names = set().union(*(_names(f) for f in functions))
+    if not (isinstance(err, NotImplementedError) and frames and frames[-1].name in names):
+        return False
+    # TensorFlow also raises NotImplementedError (NumPy called on a symbolic tensor), and it hides its
+    # own frames from tracebacks: only the stub's own line counts.
+    line = frames[-1].line or ""
+    return line.startswith("raise") and "NotImplementedError" in line
 
 
 def evaluate(name, test, fn):
@@ -98,14 +174,14 @@ def evaluate(name, test, fn):
     if not callable(fn):
         return Result(name, FAILED, f"Expected a function, got {type(fn).__name__}.")
     try:
-        note = test(fn)
-    except NotImplementedError:
-        message = "Replace `raise NotImplementedError()` with your code, then run this cell again."
-        return Result(name, INCOMPLETE, message)
+        note = test(_copying(fn))
     except CheckFailed as err:
         return Result(name, FAILED, str(err))
     except Exception as err:  # the learner's code raised: report it, don't crash the notebook
-        return Result(name, FAILED, f"Your function raised {type(err).__name__}: {err}{_learner_line(err)}")
+        if _is_stub(err, (fn,)):
+            message = "Replace `raise NotImplementedError()` with your code, then run this cell again."
+            return Result(name, INCOMPLETE, message)
+        return Result(name, FAILED, _raised(err, (fn,)))
     return Result(name, PASSED, note or "Well done.")
 
 
@@ -147,20 +223,42 @@ def make_check(name, test):
 def needs(*functions):
     """Run a cell that uses exercise functions; if one is unfinished, say so instead of crashing::
 
-    with checks.needs(sample_mixture):
-        x, labels = sample_mixture(...)
+        with checks.needs(sample_mixture):
+            x, labels = sample_mixture(...)
+
+    Only the exercise stub (``raise NotImplementedError()`` directly inside one of ``functions``) counts
+    as "not finished yet". Any other exception that passed through one of ``functions`` is shown as an
+    error in that function, with the line of the learner's code it came from; an exception that did not
+    pass through them is not the learner's and propagates unchanged. In the test modes
+    (``GDL_CHECKS_MODE``) everything but the stub in ``exercises`` mode propagates.
     """
     try:
         yield
-    except NotImplementedError:
-        if mode() == "solutions":
+    except Exception as err:
+        culprit = _culprit(err, functions)
+        if culprit is None:
             raise
-        names = [f"`{getattr(f, '__name__', f)}`" for f in functions]
-        if len(names) == 1:
-            what = f"{names[0]}, which is not finished yet"
-        else:
-            what = f"{', '.join(names[:-1])} and {names[-1]}, and one of them is not finished yet"
-        print(f"\u23f3 This cell uses {what}: complete the exercise above, then run this cell again.")
+        if _is_stub(err, functions):
+            if mode() == "solutions":
+                raise
+            print(f"\u23f3 This cell uses `{culprit}`, which is not finished yet: complete that exercise "
+                  "above (its check says what is missing), then run this cell again.")
+            return
+        if mode():
+            raise
+        show(Result(culprit, FAILED, f"This cell stopped with an error in your `{culprit}`: "
+                    f"{type(err).__name__}: {_short(err)}{_learner_line(err, functions)}. Its check may pass "
+                    "while this cell, which uses it differently (for example inside a compiled training "
+                    "step), does not: the exercise's text says what it must support."))
+
+
+def _culprit(err, functions):
+    """The name of the innermost of ``functions`` that the exception passed through, or None."""
+    for frame in reversed(_frames(err)):
+        for fn in functions:
+            if frame.name in _names(fn):
+                return getattr(fn, "__name__", str(fn))
+    return None
 
 
 # --------------------------------------------------------------------------- helpers for tests
