@@ -16,7 +16,6 @@ Absolute numbers depend on the machine and its load; the ratios are the result.
 """
 
 import argparse
-import importlib.util
 import os
 import time
 from pathlib import Path
@@ -29,10 +28,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tools import model_cells  # noqa: E402  (run with PYTHONPATH=. from the repository root)
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(model_cells)
 
 LATENT_DIM = 100
 CHAPTER_STEPS_PER_EXECUTION = 16  # as in the chapter's hyperparameter cell

@@ -13,7 +13,6 @@ times depend on the machine; compare the ratio.
 """
 
 import argparse
-import importlib.util
 import os
 import time
 from pathlib import Path
@@ -25,10 +24,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tools import model_cells  # (run with PYTHONPATH=. from the repository root)
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(model_cells)
 
 
 def make_vae(ns, latent_dim):

@@ -1,17 +1,20 @@
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# The environment every test runs in, set once, before any test imports Keras or Matplotlib.
+for _name, _value in {
+    "KERAS_BACKEND": "tensorflow",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "MPLBACKEND": "Agg",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from tools import model_cells  # noqa: E402, F401  (re-exported: the chapters' own model cells, for the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# tools/model_cells.py runs a chapter's `model-definition` cells: tests use the chapters' own models.
-_spec = importlib.util.spec_from_file_location("model_cells", ROOT / "tools" / "model_cells.py")
-model_cells = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(model_cells)
 
 
 @pytest.fixture

@@ -1,12 +1,7 @@
-import importlib.util
-
 import nbformat
 import pytest
-from conftest import ROOT
 
-spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
-mx = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mx)
+from tools import make_exercises as mx
 
 SOLUTION = '''def f(x):
     """Docstring stays."""

@@ -1,16 +1,11 @@
 """The Sphinx extensions in tools/ that shape the built pages."""
 
-import importlib.util
+import importlib
 from types import SimpleNamespace
-
-from conftest import ROOT
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"tools.{name}")
 
 
 def test_execution_time_note():
