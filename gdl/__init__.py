@@ -3,11 +3,12 @@
 Small modules with one job each; import what you use, e.g. ``from gdl import data, plot``.
 
 - ``gdl.budget``: the run profile (smoke, cpu, gpu) and ``budget(...)`` for per-profile sizes.
-- ``gdl.data``: MNIST, Fashion-MNIST and 2-D toy data sets, offline-first.
+- ``gdl.data``: MNIST, Fashion-MNIST, rendered letters and 2-D toy data sets, offline-first.
 - ``gdl.plot``: the figures the chapters draw again and again.
 - ``gdl.widgets``: interactive controls that still leave a static figure in the built book.
 - ``gdl.metrics``: what the chapters measure (negative ELBO and importance-weighted NLL in nats).
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
+- ``gdl.glue``: numbers from the run, glued into the prose.
 
 Importing ``gdl`` imports nothing heavy; TensorFlow is only imported where it is needed.
 """

@@ -1,0 +1,29 @@
+"""gdl.glue: glued where myst-nb is installed, printed where it is not."""
+
+import sys
+
+import pytest
+
+from gdl.glue import glue
+
+
+def test_glue_stores_the_value_for_myst_nb(monkeypatch, capsys):
+    stored = {}
+    fake = type(sys)("myst_nb")
+    fake.glue = lambda name, value, display: stored.update({name: (value, display)})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    glue("ch02_ae_hole_fraction", 0.25)
+    assert stored == {"ch02_ae_hole_fraction": (0.25, False)}
+    assert capsys.readouterr().out == ""
+
+
+def test_glue_prints_where_myst_nb_is_absent(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as in Colab
+    glue("ch03_iw_nll", 101.5)
+    assert capsys.readouterr().out == "ch03_iw_nll = 101.5\n"
+
+
+@pytest.mark.parametrize("name", ["hole_fraction", "ch2_x", "ch02-x", "CH02_x", "ch02_"])
+def test_glue_names_follow_the_convention(name):
+    with pytest.raises(ValueError, match="chNN_snake_case"):
+        glue(name, 1.0)
