@@ -7,6 +7,14 @@ SMOKE_DIR := _build/smoke
 WEB := tools/web
 VENDOR := $(WEB)/dist/vendor
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
+# Colab's stack (tools/colab-stack.txt) on Colab's Python, found on the PATH or under pyenv.
+COLAB_PY_VERSION := 3.13
+COLAB_PYTHON ?= $(firstword $(foreach p,python$(COLAB_PY_VERSION) \
+  $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/$(COLAB_PY_VERSION)*/bin/python$(COLAB_PY_VERSION)),\
+  $(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)))
+COLAB_VENV := .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_STAMP := $(COLAB_VENV)/.installed
 
 # Kernels run without capturing C-level output, so TensorFlow's import-time C++ line stays out of pages.
 export IPYTHONDIR := $(CURDIR)/tools/ipython
@@ -14,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site lint clean
+.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,7 +60,7 @@ serve:  ## serve the built site at http://127.0.0.1:8000
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) tools/make_exercises.py
 
-test: test-unit test-notebooks site-smoke test-site  ## everything CI runs
+test: test-unit test-notebooks site-smoke test-site test-colab  ## everything CI runs
 
 test-unit: venv  ## unit tests of gdl, the checks, the data chain, the notebooks' hygiene
 	$(PYTEST) tests --ignore=tests/site
@@ -67,6 +75,28 @@ site-smoke: venv vendor  ## build the site in the smoke profile into _build/smok
 
 test-site: venv  ## check the smoke-built site (pages, launch links, no log lines)
 	GDL_SITE=$(SMOKE_DIR)/_build/html $(PY) -m pytest tests/site
+
+# A second environment with Colab's versions: the helpers are installed as the notebooks' Colab cell does
+# (not editable, nothing else pulled in; `pip check` fails if pyproject.toml asks for more than Colab has),
+# then the widget tests and the notebooks run on it. Without Python $(COLAB_PY_VERSION) it is skipped, except in CI.
+$(COLAB_STAMP): tools/colab-stack.txt pyproject.toml
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install -q -r tools/colab-stack.txt
+	touch $@
+
+ifeq ($(strip $(COLAB_PYTHON)),)
+test-colab:  ## run the widget tests and the notebooks (smoke) on Colab's versions, in .venv-colab
+	@echo "test-colab: skipped, no Python $(COLAB_PY_VERSION) found (on the PATH, under pyenv, or set COLAB_PYTHON)"
+	@test -z "$$CI"
+else
+test-colab: $(COLAB_STAMP)
+	rm -rf build && $(COLAB_PY) -m pip install -q --no-deps --no-build-isolation --force-reinstall . && rm -rf build
+	$(COLAB_PY) -m pip check
+	$(COLAB_PY) -m pytest -p no:xdist tests/test_plot_widgets.py
+	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(COLAB_PY) -m pytest -n 2 --dist loadfile \
+	  --nbval-lax --nbval-current-env chapters solutions
+endif
 
 lint: venv  ## ruff and codespell
 	$(PY) -m ruff check gdl tools tests

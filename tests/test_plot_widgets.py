@@ -103,3 +103,22 @@ def test_explore_latent_decodes_the_prior_mean_first(monkeypatch):
 def test_explore_latent_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         widgets.explore_latent(lambda z: np.zeros((1, 28, 28)), **kwargs)
+
+
+def test_explore_builds_the_same_widgets_and_redraws_on_ipywidgets_7_and_8(monkeypatch):
+    """Colab ships ipywidgets 7, the book builds with 8 (`make test-colab` runs this file on Colab's versions):
+    the sliders, their ranges (here outside a slider's default 0 to 100) and the redraw on a change hold on both."""
+    ipywidgets = pytest.importorskip("ipywidgets")
+    shown, calls = [], []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.extend(a))
+    widgets.explore(lambda mu, n: calls.append((mu, n)), mu=(-300.0, -100.0, -200.0), n=(200, 400, 250))
+    (box,) = shown
+    title, row, out = box.children
+    assert isinstance(title, ipywidgets.HTML) and isinstance(out, ipywidgets.Output)
+    mu, n = row.children
+    assert isinstance(mu, ipywidgets.FloatSlider) and isinstance(n, ipywidgets.IntSlider)
+    assert (mu.description, mu.min, mu.max, mu.value, mu.step) == ("mu", -300.0, -100.0, -200.0, 2.0)
+    assert (n.description, n.min, n.max, n.value) == ("n", 200, 400, 250)
+    mu.value = -150.0
+    n.value = 399
+    assert calls == [(-200.0, 250), (-150.0, 250), (-150.0, 399)]
