@@ -134,3 +134,33 @@ def test_bad_sample_counts():
         metrics.importance_weighted_nll(X, GOOD_ENCODE, linear_decoder, k=0)
     with pytest.raises(ValueError, match="samples must be a positive integer"):
         metrics.negative_elbo(X, GOOD_ENCODE, linear_decoder, samples=1.5)
+
+
+# ----------------------------------------------------------------------------- holes in a code space
+
+
+def test_hole_fraction_is_small_for_a_code_space_without_holes():
+    rng = np.random.default_rng(0)
+    train, test = rng.uniform(size=(5_000, 2)), rng.uniform(size=(1_000, 2))
+    fraction, radius = metrics.hole_fraction(train, test)
+    assert fraction < 0.05 and 0 < radius < 0.05
+
+
+def test_hole_fraction_is_large_between_two_tight_clusters():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [1.0, 1.0]])
+    train = centres[rng.integers(0, 2, 4_000)] + 0.01 * rng.standard_normal((4_000, 2))
+    test = centres[rng.integers(0, 2, 1_000)] + 0.01 * rng.standard_normal((1_000, 2))
+    fraction, radius = metrics.hole_fraction(train, test, seed=3)
+    assert fraction > 0.9 and radius < 0.05
+
+
+@pytest.mark.parametrize("train, test, message", [
+    (np.zeros((5, 2)), np.zeros((3, 3)), "same d"),
+    (np.zeros(5), np.zeros((3, 1)), "same d"),
+    (np.zeros((1, 2)), np.zeros((3, 2)), "at least two"),
+    (np.full((5, 2), np.nan), np.zeros((3, 2)), "NaN"),
+])
+def test_hole_fraction_rejects_bad_codes(train, test, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.hole_fraction(train, test)
