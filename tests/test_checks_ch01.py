@@ -1,24 +1,93 @@
-"""Chapter 1 checks: the reference solutions pass; wrong ones fail with a specific message."""
+"""Chapter 1 checks: differently written correct answers pass; the mistakes learners make fail, each with its message.
+
+CHECKS, REFERENCES and WRONG follow the convention of every tests/test_checks_chNN.py: the exercise's check,
+its correct implementations, and (wrong implementation, a fragment of the message it must get).
+"""
+
+import math
 
 import numpy as np
 import pytest
 from conftest import assert_fails_with, assert_references_pass_and_stub_is_incomplete
+from keras import ops
 
-from gdl.checks import PASSED, ch01
+from gdl.checks import ch01
 
-# ----------------------------------------------------------------------------- reference solutions
+# ----------------------------------------------------------------------------- gaussian_log_density
+
+HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
 
 def log_density(x, mu, sigma):
-    return -0.5 * np.log(2 * np.pi) - np.log(sigma) - (np.asarray(x) - mu) ** 2 / (2 * sigma**2)
+    return -HALF_LOG_2PI - np.log(sigma) - (np.asarray(x) - mu) ** 2 / (2 * sigma**2)
+
+
+def log_density_float32_ops(x, mu, sigma):
+    z = (ops.convert_to_tensor(x, "float32") - mu) / sigma
+    return ops.convert_to_numpy(-0.5 * ops.square(z) - math.log(sigma) - 0.5 * math.log(2 * math.pi))
+
+
+def log_density_loop(x, mu, sigma):
+    out = np.empty(np.shape(x))
+    for i, value in np.ndenumerate(x):
+        out[i] = -0.5 * math.log(2 * math.pi * sigma**2) - (value - mu) ** 2 / (2 * sigma**2)
+    return out
+
+
+def log_of_density(x, mu, sigma):  # took the log of the density: -inf where it underflows (40 sigma out)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(-((x - mu) ** 2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi)))
+
+
+def log_of_clipped_density(x, mu, sigma):  # the same, "made safe" with a clip: finite but wrong in the tails
+    return np.log(np.maximum(np.exp(-((x - mu) ** 2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi)), 1e-300))
+
+
+def log_sigma_squared(x, mu, sigma):  # -log(sigma^2) instead of -log(sigma)
+    return -HALF_LOG_2PI - np.log(sigma**2) - (x - mu) ** 2 / (2 * sigma**2)
+
+
+# ----------------------------------------------------------------------------- fit_gaussian
 
 
 def fit(x):
     return x.mean(), x.std()
 
 
+def fit_loop_float32(x):
+    x = np.asarray(x, dtype="float32")
+    mu = sum(x) / len(x)
+    return float(mu), math.sqrt(sum((v - mu) ** 2 for v in x) / len(x))
+
+
+# ----------------------------------------------------------------------------- sample_gaussian
+
+
 def sample(mu, sigma, n, rng):
     return mu + sigma * rng.standard_normal(n)
+
+
+def sample_normal(mu, sigma, n, rng):  # rng.normal computes mu + sigma * standard_normal(n) itself
+    return rng.normal(mu, sigma, size=n)
+
+
+def sample_float32(mu, sigma, n, rng):
+    return np.float32(mu) + np.float32(sigma) * rng.standard_normal(n).astype("float32")
+
+
+def sample_global(mu, sigma, n, rng):  # ignores rng: NumPy's global generator
+    return mu + sigma * np.random.standard_normal(n)
+
+
+def sample_fixed_seed(mu, sigma, n, rng):  # ignores rng: a generator with a fixed seed
+    return mu + sigma * np.random.default_rng(0).standard_normal(n)
+
+
+def sample_one_eps(mu, sigma, n, rng):  # one eps for the whole batch
+    return mu + sigma * rng.standard_normal() * np.ones(n)
+
+
+# ----------------------------------------------------------------------------- sample_mixture
 
 
 def mixture(weights, means, stds, n, rng):
@@ -26,76 +95,143 @@ def mixture(weights, means, stds, n, rng):
     return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
 
 
-CASES = {
-    "gaussian_log_density": (ch01.check_gaussian_log_density, log_density),
-    "fit_gaussian": (ch01.check_fit_gaussian, fit),
-    "sample_gaussian": (ch01.check_sample_gaussian, sample),
-    "sample_mixture": (ch01.check_sample_mixture, mixture),
+def mixture_cumsum(weights, means, stds, n, rng):  # inverse-CDF sampling of the labels, then noise
+    labels = np.searchsorted(np.cumsum(weights), rng.uniform(size=n), side="right")
+    labels = np.minimum(labels, len(weights) - 1)
+    eps = rng.standard_normal((n, 2))
+    return np.take(means, labels, axis=0) + np.expand_dims(stds[labels], -1) * eps, labels
+
+
+def mixture_shared_coordinates(weights, means, stds, n, rng):  # one eps per sample, used for both coordinates
+    labels = rng.choice(len(weights), size=n, p=weights)
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 1)), labels
+
+
+def mixture_shared_rows(weights, means, stds, n, rng):  # one eps for the whole batch
+    labels = rng.choice(len(weights), size=n, p=weights)
+    return means[labels] + stds[labels, None] * rng.standard_normal(2), labels
+
+
+def mixture_global(weights, means, stds, n, rng):  # ignores rng for the noise
+    labels = rng.choice(len(weights), size=n, p=weights)
+    return means[labels] + stds[labels, None] * np.random.standard_normal((n, 2)), labels
+
+
+def mixture_fixed_seed(weights, means, stds, n, rng):  # ignores rng: a fixed seed
+    return mixture(weights, means, stds, n, np.random.default_rng(42))
+
+
+def mixture_uniform_components(weights, means, stds, n, rng):  # ignores the weights
+    labels = rng.integers(len(weights), size=n)
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
+
+
+def mixture_variances(weights, means, stds, n, rng):  # stds used as variances
+    labels = rng.choice(len(weights), size=n, p=weights)
+    return means[labels] + (stds**2)[labels, None] * rng.standard_normal((n, 2)), labels
+
+
+def mixture_unmatched_labels(weights, means, stds, n, rng):  # labels drawn apart from the x they describe
+    x, _ = mixture(weights, means, stds, n, rng)
+    return x, rng.choice(len(weights), size=n, p=weights)
+
+
+def mixture_three_components(weights, means, stds, n, rng):  # a constant from the notebook's example (K = 3)
+    labels = rng.choice(3, size=n, p=weights)
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
+
+
+def mixture_squeezed(weights, means, stds, n, rng):  # np.squeeze drops the sample axis when n = 1
+    x, labels = mixture(weights, means, stds, n, rng)
+    return np.squeeze(x), np.squeeze(labels)
+
+
+CHECKS = {
+    "gaussian_log_density": ch01.check_gaussian_log_density,
+    "fit_gaussian": ch01.check_fit_gaussian,
+    "sample_gaussian": ch01.check_sample_gaussian,
+    "sample_mixture": ch01.check_sample_mixture,
+}
+
+REFERENCES = {
+    "gaussian_log_density": [log_density, log_density_float32_ops, log_density_loop],
+    "fit_gaussian": [fit, fit_loop_float32, lambda x: (np.mean(x), np.sqrt(np.mean((x - np.mean(x)) ** 2)))],
+    "sample_gaussian": [sample, sample_normal, sample_float32],
+    "sample_mixture": [mixture, mixture_cumsum],
+}
+
+WRONG = {
+    "gaussian_log_density": [
+        (lambda x, mu, s: np.exp(log_density(x, mu, s)), "not its logarithm"),  # the density itself
+        (log_of_density, "never log(p(x))"),
+        (log_of_clipped_density, "wrong far from it"),
+        (lambda x, mu, s: log_density(x, mu, s) + HALF_LOG_2PI, "the term -1/2 log(2 pi) is missing"),
+        (lambda x, mu, s: log_density(x, mu, s) + np.log(s), "the term -log(sigma) is missing"),
+        (log_sigma_squared, "you subtracted log(sigma^2)"),
+        (lambda x, mu, s: -HALF_LOG_2PI - np.log(s) - (x - mu) ** 2 / (2 * s), "not by 2 sigma"),
+        (lambda x, mu, s: -HALF_LOG_2PI - np.log(s) - (x - mu) ** 2 / s**2, "the factor 1/2 is missing"),
+        (lambda x, mu, s: -HALF_LOG_2PI - np.log(s) + (x - mu) ** 2 / (2 * s**2), "the wrong sign"),
+        (lambda x, mu, s: -HALF_LOG_2PI - np.log(s) - x**2 / (2 * s**2), "Subtract mu"),
+        (lambda x, mu, s: -HALF_LOG_2PI - np.log(s) - (x - mu) ** 2 / 2, "division by sigma^2 is missing"),
+        (lambda x, mu, s: np.sum(log_density(x, mu, s)), "has shape ()"),  # summed over x
+        (lambda x, mu, s: log_density(np.ravel(x), mu, s), "has shape"),  # flattened a 2-D x
+        (lambda x, mu, s: np.full(np.shape(x), -0.9), "expected"),
+    ],
+    "fit_gaussian": [
+        (lambda x: (x.mean(), x.std(ddof=1)), "divided by n - 1"),
+        (lambda x: (x.mean(), x.var()), "returned the variance"),
+        (lambda x: (x.mean(), x.var(ddof=1)), "unbiased variance"),
+        (lambda x: (x.mean(), np.sqrt(np.mean(x**2))), "forgot to subtract mu_hat"),
+        (lambda x: (x.mean(), np.abs(x - x.mean()).mean()), "averaged |x - mu_hat|"),
+        (lambda x: (x.std(), x.mean()), "in the order (mu_hat, sigma_hat)"),
+        (lambda x: (np.median(x), x.std()), "sample average"),
+        (lambda x: (x.sum() / 100, x.std()), "sample average"),  # a sample size typed in
+        (lambda x: (x.mean(), np.sqrt(np.sum((x - x.mean()) ** 2)) / len(x)), "sigma_hat for"),  # sqrt before /n
+        (lambda x: x.mean(), "should return a pair"),
+        (lambda x: (x, x.std()), "single numbers"),
+        (lambda x: (0.0, 1.0), "mu_hat is 0, expected"),
+    ],
+    "sample_gaussian": [
+        (lambda mu, s, n, rng: mu + s**2 * rng.standard_normal(n), "not sigma^2"),
+        (lambda mu, s, n, rng: mu + np.sqrt(s) * rng.standard_normal(n), "scale eps by sigma itself"),
+        (lambda mu, s, n, rng: s * rng.standard_normal(n), "expected mu"),
+        (lambda mu, s, n, rng: np.full(n, mu), "All your samples are equal"),
+        (sample_one_eps, "All your samples are equal"),
+        (sample_global, "not from np.random"),
+        (sample_fixed_seed, "different random generators gave the same samples"),
+        (lambda mu, s, n, rng: mu + s * rng.uniform(-np.sqrt(3), np.sqrt(3), n), "rng.standard_normal(n)"),
+        (lambda mu, s, n, rng: mu + s * rng.standard_normal((n, 1)), "has shape"),
+        (lambda mu, s, n, rng: mu + s * rng.standard_normal(1000), "has shape"),  # the notebook's n typed in
+        (lambda mu, s, n, rng: rng.normal(mu, s**2, n), "not sigma^2"),
+    ],
+    "sample_mixture": [
+        (mixture_shared_coordinates, "the two coordinates move together"),
+        (mixture_shared_rows, "not one for the whole batch"),
+        (mixture_global, "not from np.random"),
+        (mixture_fixed_seed, "different random generators gave the same samples"),
+        (mixture_uniform_components, "choose components with probabilities `weights`"),
+        (mixture_variances, "standard deviation"),
+        (mixture_unmatched_labels, "sample x from the component you picked"),
+        (mixture_three_components, "Your function raised ValueError"),
+        (mixture_squeezed, "has shape (2,), expected (1, 2)"),
+        (lambda w, m, s, n, rng: (m[np.zeros(n, int)] + rng.standard_normal((n, 2)), np.zeros(n)),
+         "Every sample comes from component 0"),
+        (lambda w, m, s, n, rng: (np.ones((n, 2)), np.ones(n) * 7), "component indices"),
+        (lambda w, m, s, n, rng: mixture(w, m, s, n, rng)[0], "should return a pair"),
+        (lambda w, m, s, n, rng: (np.zeros((n, 3)), np.zeros(n)), "has shape"),
+    ],
 }
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_reference_passes_and_stub_is_incomplete(name):
-    check, reference = CASES[name]
-    assert_references_pass_and_stub_is_incomplete(check, reference)
+@pytest.mark.parametrize("name", CHECKS)
+def test_references_pass_and_stub_is_incomplete(name):
+    assert_references_pass_and_stub_is_incomplete(CHECKS[name], *REFERENCES[name])
 
 
-def test_numpy_normal_is_accepted():
-    # rng.normal(mu, sigma, n) computes mu + sigma * standard_normal(n): the same reparameterization.
-    assert ch01.check_sample_gaussian.evaluate(lambda mu, s, n, rng: rng.normal(mu, s, n)).status == PASSED
+@pytest.mark.parametrize("name, wrong, message", [(name, *case) for name in WRONG for case in WRONG[name]])
+def test_wrong_implementations_fail_with_a_specific_message(name, wrong, message):
+    assert_fails_with(CHECKS[name], wrong, message)
 
 
-WRONG = [
-    # gaussian_log_density
-    (ch01.check_gaussian_log_density, lambda x, mu, s: np.zeros(3), "has shape (3,), expected"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: np.full(np.shape(x), -0.9), "is -0.9, expected"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: np.exp(log_density(x, mu, s)), "not its logarithm"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: log_density(x, mu, s) + 0.5 * np.log(2 * np.pi),
-     "the term -1/2 log(2 pi) is missing"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: log_density(x, mu, s) + np.log(s),
-     "the term -log(sigma) is missing"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: -0.5 * np.log(2 * np.pi) - np.log(s) - (x - mu) ** 2 / (2 * s),
-     "not by 2 sigma"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: -0.5 * np.log(2 * np.pi) - np.log(s) - (x - mu) ** 2 / 2,
-     "expected"),
-    (ch01.check_gaussian_log_density, lambda x, mu, s: np.sum(log_density(x, mu, s)), "has shape ()"),
-    # fit_gaussian
-    (ch01.check_fit_gaussian, lambda x: (x.mean(), x.std(ddof=1)), "divided by n - 1"),
-    (ch01.check_fit_gaussian, lambda x: (x.mean(), x.var()), "returned the variance"),
-    (ch01.check_fit_gaussian, lambda x: (0.0, 1.0), "mu_hat is 0, expected"),
-    (ch01.check_fit_gaussian, lambda x: (np.median(x), x.std()), "sample average"),
-    (ch01.check_fit_gaussian, lambda x: x.mean(), "should return a pair"),
-    (ch01.check_fit_gaussian, lambda x: (x, x.std()), "single numbers"),
-    (ch01.check_fit_gaussian, lambda x: (x.mean(), np.abs(x - x.mean()).mean()), "sigma_hat is"),
-    (ch01.check_fit_gaussian, lambda x: (x.mean(), x.std()) if x.sort() is None else None, "changed its input"),
-    # sample_gaussian
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: mu + s * rng.standard_normal((n, 1)), "has shape"),
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: mu + s**2 * rng.standard_normal(n), "not sigma^2"),
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: np.full(n, mu), "standard deviation 0.000"),
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: s * rng.standard_normal(n), "expected mu"),
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: mu + s * np.random.default_rng(0).standard_normal(n),
-     "different random generators gave the same samples"),
-    (ch01.check_sample_gaussian, lambda mu, s, n, rng: mu + s * rng.uniform(-np.sqrt(3), np.sqrt(3), n),
-     "rng.standard_normal(n)"),
-    # sample_mixture
-    (ch01.check_sample_mixture, lambda w, m, s, n, rng: (np.zeros((n, 3)), np.zeros(n)), "has shape"),
-    (ch01.check_sample_mixture,
-     lambda w, m, s, n, rng: (m[np.zeros(n, int)] + rng.standard_normal((n, 2)), np.zeros(n)),
-     "Every sample comes from component 0"),
-    (ch01.check_sample_mixture, lambda w, m, s, n, rng: mixture(np.full(len(w), 1 / len(w)), m, s, n, rng),
-     "choose components with probabilities `weights`"),
-    (ch01.check_sample_mixture,
-     lambda w, m, s, n, rng: (lambda x, lab: (x, rng.permutation(lab)))(*mixture(w, m, s, n, rng)),
-     "sample x from the component you picked"),
-    (ch01.check_sample_mixture,
-     lambda w, m, s, n, rng: (lambda lab: (m[lab] + (s**2)[lab, None] * rng.standard_normal((n, 2)), lab))(
-         rng.choice(len(w), size=n, p=w)),
-     "standard deviation"),
-    (ch01.check_sample_mixture, lambda w, m, s, n, rng: (np.ones((n, 2)), np.ones(n) * 7), "component indices"),
-    (ch01.check_sample_mixture, lambda w, m, s, n, rng: mixture(w, m, s, n, rng)[0], "should return a pair"),
-]
-
-
-@pytest.mark.parametrize("check, wrong, message", WRONG)
-def test_wrong_implementations_fail_with_a_specific_message(check, wrong, message):
-    assert_fails_with(check, wrong, message)
+def test_every_exercise_has_eight_wrong_implementations_and_two_references():
+    assert all(len(WRONG[name]) >= 8 and len(REFERENCES[name]) >= 2 for name in CHECKS)

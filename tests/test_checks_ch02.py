@@ -1,4 +1,8 @@
-"""Chapter 2 checks: the reference solutions pass; wrong ones fail with a specific message."""
+"""Chapter 2 checks: differently written correct answers pass; the mistakes learners make fail, each with its message.
+
+CHECKS, REFERENCES and WRONG follow the convention of every tests/test_checks_chNN.py: the exercise's check,
+its correct implementations, and (wrong implementation, a fragment of the message it must get).
+"""
 
 import os
 
@@ -12,15 +16,15 @@ from keras import layers, ops
 
 from gdl.checks import ch02
 
-# ----------------------------------------------------------------------------- reference solutions
+# ----------------------------------------------------------------------------- build_autoencoder
 
 
 def build(input_dim, hidden_dims, code_dim, code_activation=None, out_activation="sigmoid", mirror=True,
-          hidden_activation="relu", code_units=None, extra=False):
+          hidden_activation="relu", code_units=None, extra=False, use_bias=True):
     inputs = keras.Input(shape=(input_dim,))
     h = inputs
     for units in hidden_dims:
-        h = layers.Dense(units, activation=hidden_activation)(h)
+        h = layers.Dense(units, activation=hidden_activation, use_bias=use_bias)(h)
     h = layers.Dense(code_units or code_dim, activation=code_activation)(h)
     for units in hidden_dims[::-1] if mirror else hidden_dims:
         h = layers.Dense(units, activation=hidden_activation)(h)
@@ -31,7 +35,7 @@ def build(input_dim, hidden_dims, code_dim, code_activation=None, out_activation
 
 
 def build_nested(input_dim, hidden_dims, code_dim):
-    """Encoder and decoder as separate models, composed: must be accepted too."""
+    """Encoder and decoder as separate Sequential models, composed."""
     enc = keras.Sequential([keras.Input(shape=(input_dim,))] + [layers.Dense(u, activation="relu") for u in hidden_dims]
                            + [layers.Dense(code_dim)])
     dec = keras.Sequential([keras.Input(shape=(code_dim,))]
@@ -41,15 +45,88 @@ def build_nested(input_dim, hidden_dims, code_dim):
     return keras.Model(x, dec(enc(x)))
 
 
+def build_activation_layers(input_dim, hidden_dims, code_dim):
+    """One Sequential model, with the activations as separate layers."""
+    model = keras.Sequential([keras.Input(shape=(input_dim,))])
+    for units in hidden_dims:
+        model.add(layers.Dense(units))
+        model.add(layers.ReLU())
+    model.add(layers.Dense(code_dim))
+    for units in reversed(hidden_dims):
+        model.add(layers.Dense(units))
+        model.add(layers.Activation("relu"))
+    model.add(layers.Dense(input_dim))
+    model.add(layers.Activation("sigmoid"))
+    return model
+
+
+def build_first_hidden_only(input_dim, hidden_dims, code_dim):  # used hidden_dims[0] only
+    return build(input_dim, hidden_dims[:1], code_dim)
+
+
+def build_relu_code_layer(input_dim, hidden_dims, code_dim):  # a separate ReLU after the code layer
+    inputs = keras.Input(shape=(input_dim,))
+    h = inputs
+    for units in hidden_dims:
+        h = layers.Dense(units, activation="relu")(h)
+    h = layers.ReLU()(layers.Dense(code_dim)(h))
+    for units in reversed(hidden_dims):
+        h = layers.Dense(units, activation="relu")(h)
+    return keras.Model(inputs, layers.Dense(input_dim, activation="sigmoid")(h))
+
+
+def build_double_sigmoid(input_dim, hidden_dims, code_dim):  # sigmoid in the Dense layer and again after it
+    model = build(input_dim, hidden_dims, code_dim)
+    return keras.Model(model.inputs, layers.Activation("sigmoid")(model.outputs[0]))
+
+
+# ----------------------------------------------------------------------------- reconstruction_loss
+
+
 def bce(x, x_hat):
     x_hat = ops.clip(x_hat, 1e-7, 1 - 1e-7)
     per_pixel = -(x * ops.log(x_hat) + (1 - x) * ops.log(1 - x_hat))
     return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
 
 
-def bce_numpy(x, x_hat):
-    x_hat = np.clip(x_hat, 1e-7, 1 - 1e-7)
+def bce_numpy_float64(x, x_hat):
+    x, x_hat = np.asarray(x, "float64"), np.clip(np.asarray(x_hat, "float64"), 1e-7, 1 - 1e-7)
     return -(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat)).reshape(len(x), -1).sum(1)
+
+
+def bce_keras(x, x_hat):  # Keras's per-pixel cross-entropy (it clips to [1e-7, 1 - 1e-7] itself), summed
+    per_pixel = ops.binary_crossentropy(x, x_hat)
+    return ops.sum(per_pixel, axis=tuple(range(1, len(x.shape))))
+
+
+def bce_binary_only(x, x_hat):  # picks one log per pixel: right only for binary x
+    x_hat = np.clip(x_hat, 1e-7, 1 - 1e-7)
+    return -np.where(x > 0.5, np.log(x_hat), np.log(1 - x_hat)).reshape(len(x), -1).sum(1)
+
+
+def bce_unclipped(x, x_hat):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat)).reshape(len(x), -1).sum(1)
+
+
+def bce_add_epsilon(x, x_hat):  # log(x_hat + 1e-3): finite, but a different loss near 0 and 1
+    return -(x * np.log(x_hat + 1e-3) + (1 - x) * np.log(1 - x_hat + 1e-3)).reshape(len(x), -1).sum(1)
+
+
+def bce_wide_clip(x, x_hat):  # clipped to [1e-3, 1 - 1e-3]: finite, but a confident mistake costs only 6.9 nats
+    x_hat = np.clip(x_hat, 1e-3, 1 - 1e-3)
+    return -(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat)).reshape(len(x), -1).sum(1)
+
+
+def bce_last_axis(x, x_hat):  # summed over the last axis only: (n, h) for images
+    return ops.sum(ops.binary_crossentropy(x, x_hat), axis=-1)
+
+
+def bce_swapped(x, x_hat):  # the arguments of the cross-entropy swapped
+    return bce(x_hat, x)
+
+
+# ----------------------------------------------------------------------------- anomaly_score
 
 
 def score(autoencoder, x):
@@ -57,57 +134,95 @@ def score(autoencoder, x):
     return np.mean((x_hat - x) ** 2, axis=tuple(range(1, np.ndim(x))))
 
 
-CASES = {
-    "build_autoencoder": (ch02.check_build_autoencoder, [build, build_nested]),
-    "reconstruction_loss": (ch02.check_reconstruction_loss, [bce, bce_numpy]),
-    "anomaly_score": (ch02.check_anomaly_score, [score, lambda ae, x: np.mean(
-        (np.asarray(ae(x)) - x).reshape(len(x), -1) ** 2, axis=1)]),
-}
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_reference_passes_and_stub_is_incomplete(name):
-    check, references = CASES[name]
-    assert_references_pass_and_stub_is_incomplete(check, *references)
+def score_ops(autoencoder, x):
+    error = ops.reshape(autoencoder(x) - x, (ops.shape(x)[0], -1))
+    return ops.convert_to_numpy(ops.mean(ops.square(error), axis=1))
 
 
 def flat_err(ae, x):
     return (np.asarray(ae(x)) - x).reshape(len(x), -1)
 
 
-WRONG = [
-    # build_autoencoder
-    (ch02.check_build_autoencoder, lambda i, h, c: "model", "should return a keras.Model"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h, c, out_activation=None), "use 'sigmoid'"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h, c, code_activation="relu"), "leave it linear"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h, c, code_units=c + 1), "no Dense layer has code_dim"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h + [4], c), "expected"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h, c, hidden_activation="tanh"), "use 'relu'"),
-    (ch02.check_build_autoencoder, lambda i, h, c: build(i, h, c, extra=True), "units, expected"),
-    (ch02.check_build_autoencoder,
-     lambda i, h, c: keras.Sequential([keras.Input(shape=(i,)), layers.Dense(i, activation="sigmoid")]),
-     "the bottleneck is the code layer"),
-    # reconstruction_loss
-    (ch02.check_reconstruction_loss, lambda x, xh: np.mean(bce_numpy(x, xh)), "has shape ()"),
-    (ch02.check_reconstruction_loss, lambda x, xh: -bce_numpy(x, xh), "your loss is negative"),
-    (ch02.check_reconstruction_loss, lambda x, xh: bce_numpy(x, xh) / np.prod(np.shape(x)[1:]),
-     "averaged over the pixels"),
-    (ch02.check_reconstruction_loss, lambda x, xh: -(x * np.log(xh)).reshape(len(x), -1).sum(1),
-     "(1 - x) log(1 - x_hat)"),
-    (ch02.check_reconstruction_loss, lambda x, xh: ((x - xh) ** 2).reshape(len(x), -1).sum(1), "squared error"),
-    (ch02.check_reconstruction_loss,
-     lambda x, xh: -(x * np.log(xh) + (1 - x) * np.log(1 - xh)).reshape(len(x), -1).sum(1), "clip x_hat"),
-    (ch02.check_reconstruction_loss, lambda x, xh: np.full(len(x), 5.0), "expected"),
-    # anomaly_score
-    (ch02.check_anomaly_score, lambda ae, x: np.mean(flat_err(ae, x) ** 2), "has shape ()"),
-    (ch02.check_anomaly_score, lambda ae, x: np.sum(flat_err(ae, x) ** 2, axis=1), "summed the squared errors"),
-    (ch02.check_anomaly_score, lambda ae, x: np.mean(np.abs(flat_err(ae, x)), axis=1), "absolute error"),
-    (ch02.check_anomaly_score, lambda ae, x: np.sqrt(np.mean(flat_err(ae, x) ** 2, axis=1)), "square root"),
-    (ch02.check_anomaly_score, lambda ae, x: np.mean(np.reshape(x, (len(x), -1)) ** 2, axis=1), "Reconstruct x"),
-    (ch02.check_anomaly_score, lambda ae, x: np.asarray(ae(x)), "has shape"),
-]
+def score_tensor_reshape(ae, x):  # a Keras model returns a tensor, which has no .reshape
+    return np.mean(((ae(x) - x).reshape(len(x), -1)) ** 2, axis=1)
 
 
-@pytest.mark.parametrize("check, wrong, message", WRONG)
-def test_wrong_implementations_fail_with_a_specific_message(check, wrong, message):
-    assert_fails_with(check, wrong, message)
+CHECKS = {
+    "build_autoencoder": ch02.check_build_autoencoder,
+    "reconstruction_loss": ch02.check_reconstruction_loss,
+    "anomaly_score": ch02.check_anomaly_score,
+}
+
+REFERENCES = {
+    "build_autoencoder": [build, build_nested, build_activation_layers],
+    "reconstruction_loss": [bce, bce_numpy_float64, bce_keras],
+    "anomaly_score": [score, score_ops],
+}
+
+WRONG = {
+    "build_autoencoder": [
+        (lambda i, h, c: build(i, h, c, out_activation=None), "use 'sigmoid'"),
+        (lambda i, h, c: build(i, h, c, out_activation="softmax"), "has activation 'softmax'"),
+        (lambda i, h, c: build(i, h, c, code_activation="relu"), "leave it linear"),
+        (build_relu_code_layer, "expected"),
+        (lambda i, h, c: build(i, h, c, code_units=c + 1), "no Dense layer has code_dim"),
+        (lambda i, h, c: build(i, h, c, mirror=False), "it should mirror the encoder"),
+        (build_first_hidden_only, "units, expected"),
+        (lambda i, h, c: build(i, h + [4], c), "units, expected"),
+        (lambda i, h, c: build(i, h, c, hidden_activation="tanh"), "the hidden layers use 'relu'"),
+        (lambda i, h, c: build(i, h, c, hidden_activation="sigmoid"), "the hidden layers use 'relu'"),
+        (lambda i, h, c: build(i, h, c, extra=True), "units, expected"),
+        (lambda i, h, c: build(i, h, c, use_bias=False), "parameters, expected"),
+        (build_double_sigmoid, "no other activation or layer in between"),
+        (lambda i, h, c: build(784, h, c), "cannot be called on a batch"),  # the notebook's input size typed in
+        (lambda i, h, c: "model", "should return a keras.Model"),
+        (lambda i, h, c: keras.Sequential([keras.Input(shape=(i,)), layers.Dense(i, activation="sigmoid")]),
+         "the bottleneck is the code layer"),
+    ],
+    "reconstruction_loss": [
+        (lambda x, xh: np.mean(bce_numpy_float64(x, xh)), "is a single number"),
+        (lambda x, xh: -bce_numpy_float64(x, xh), "your loss is negative"),
+        (lambda x, xh: bce_numpy_float64(x, xh) / np.prod(np.shape(x)[1:]), "averaged over the pixels"),
+        (lambda x, xh: ops.mean(ops.reshape(ops.binary_crossentropy(x, xh), (len(x), -1)), axis=1),
+         "averaged over the pixels"),
+        (lambda x, xh: -(x * np.log(xh)).reshape(len(x), -1).sum(1), "(1 - x) log(1 - x_hat)"),
+        (lambda x, xh: ((x - xh) ** 2).reshape(len(x), -1).sum(1), "squared error"),
+        (bce_binary_only, "you treated x as binary"),
+        (bce_swapped, "you swapped the arguments"),
+        (lambda x, xh: bce_numpy_float64(x, xh) / np.log(2), "log base 2"),
+        (bce_last_axis, "you reduced only the last axis"),
+        (lambda x, xh: ops.sum(ops.binary_crossentropy(x, xh), axis=0), "you reduced over the examples"),
+        (bce_unclipped, "clip x_hat"),
+        (bce_wide_clip, "a pixel predicted exactly wrong costs"),
+        (bce_add_epsilon, "expected"),
+        (lambda x, xh: np.full(len(x), 5.0), "expected"),
+    ],
+    "anomaly_score": [
+        (lambda ae, x: np.mean(flat_err(ae, x) ** 2), "is a single number"),
+        (lambda ae, x: np.sum(flat_err(ae, x) ** 2, axis=1), "summed the squared errors"),
+        (lambda ae, x: np.mean(np.abs(flat_err(ae, x)), axis=1), "absolute error"),
+        (lambda ae, x: np.sqrt(np.mean(flat_err(ae, x) ** 2, axis=1)), "square root"),
+        (lambda ae, x: np.mean(flat_err(ae, x), axis=1), "square each error before averaging"),
+        (lambda ae, x: np.mean(np.reshape(x, (len(x), -1)) ** 2, axis=1), "does not use the autoencoder"),
+        (lambda ae, x: np.mean((np.asarray(ae(x)) - x) ** 2, axis=-1), "you reduced only the last axis"),
+        (lambda ae, x: np.mean(flat_err(ae, x) ** 2, axis=0), "you reduced over the examples"),
+        (lambda ae, x: ops.mean(ops.binary_crossentropy(x, ae(x)), axis=tuple(range(1, len(x.shape)))),
+         "you computed the cross-entropy"),
+        (score_tensor_reshape, "Your function raised AttributeError"),
+        (lambda ae, x: np.asarray(ae(x)), "has shape"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_references_pass_and_stub_is_incomplete(name):
+    assert_references_pass_and_stub_is_incomplete(CHECKS[name], *REFERENCES[name])
+
+
+@pytest.mark.parametrize("name, wrong, message", [(name, *case) for name in WRONG for case in WRONG[name]])
+def test_wrong_implementations_fail_with_a_specific_message(name, wrong, message):
+    assert_fails_with(CHECKS[name], wrong, message)
+
+
+def test_every_exercise_has_eight_wrong_implementations_and_two_references():
+    assert all(len(WRONG[name]) >= 8 and len(REFERENCES[name]) >= 2 for name in CHECKS)

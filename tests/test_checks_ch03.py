@@ -1,4 +1,8 @@
-"""Chapter 3 checks: the reference solutions pass; wrong ones fail with a specific message."""
+"""Chapter 3 checks: differently written correct answers pass; the mistakes learners make fail, each with its message.
+
+CHECKS, REFERENCES and WRONG follow the convention of every tests/test_checks_chNN.py: the exercise's check,
+its correct implementations, and (wrong implementation, a fragment of the message it must get).
+"""
 
 import os
 
@@ -7,12 +11,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import assert_fails_with, assert_references_pass_and_stub_is_incomplete
 from keras import ops
 
-from gdl.checks import PASSED, ch03
+from gdl.checks import ch03
 
-# ----------------------------------------------------------------------------- reference solutions
+# ----------------------------------------------------------------------------- reparameterize
 
 
 def reparameterize(z_mean, z_log_var):
@@ -20,12 +25,55 @@ def reparameterize(z_mean, z_log_var):
     return z_mean + ops.exp(0.5 * z_log_var) * eps
 
 
+def reparameterize_tf(z_mean, z_log_var):
+    return z_mean + tf.sqrt(tf.exp(z_log_var)) * tf.random.normal(tf.shape(z_mean))
+
+
+def rep_numpy(m, lv):  # NumPy noise and arithmetic: no gradient, and frozen or failing when traced
+    return np.asarray(m) + np.exp(0.5 * np.asarray(lv)) * np.random.standard_normal(np.shape(m))
+
+
+def rep_numpy_eps(m, lv):  # NumPy noise of one row's shape, added with keras.ops: frozen and shared across rows
+    return m + ops.exp(0.5 * lv) * np.random.standard_normal(m.shape[1:]).astype("float32")
+
+
+def rep_python_seed(m, lv):  # a seed drawn in Python: fresh eagerly, frozen when the training step is traced
+    return m + ops.exp(0.5 * lv) * keras.random.normal(ops.shape(m), seed=int(np.random.randint(2**30)))
+
+
+def rep_static_shape(m, lv):  # m.shape has None as its batch size inside the compiled step
+    return m + ops.exp(0.5 * lv) * tf.random.normal(m.shape)
+
+
+def rep_latent_typed_in(m, lv):  # the notebook's latent size (8) typed in
+    return m + ops.exp(0.5 * lv) * keras.random.normal((ops.shape(m)[0], 8))
+
+
+# ----------------------------------------------------------------------------- kl_divergence
+
+
 def kl(z_mean, z_log_var):
     return 0.5 * ops.sum(ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=-1)
 
 
-def kl_np(m, lv):
-    return 0.5 * np.sum(np.exp(lv) + m**2 - 1 - lv, axis=-1)
+def kl_loop_tf(z_mean, z_log_var):
+    """A loop over the latent dimensions (known when the step is traced), in TensorFlow."""
+    total = 0.0
+    for i in range(z_mean.shape[-1]):
+        m, lv = z_mean[:, i], z_log_var[:, i]
+        total += -0.5 * (1.0 + lv - tf.square(m) - tf.exp(lv))
+    return total
+
+
+def kl_np(m, lv):  # NumPy: right values, but the compiled training step cannot run or differentiate it
+    return 0.5 * np.sum(np.exp(lv) + np.asarray(m) ** 2 - 1 - lv, axis=-1)
+
+
+def kl_loop_rows(z_mean, z_log_var):  # a Python loop over the examples: len() of an unknown batch size
+    return ops.stack([kl(z_mean[i : i + 1], z_log_var[i : i + 1])[0] for i in range(len(z_mean))])
+
+
+# ----------------------------------------------------------------------------- negative_elbo
 
 
 def neg_elbo(x, logits, z_mean, z_log_var):
@@ -33,8 +81,38 @@ def neg_elbo(x, logits, z_mean, z_log_var):
     return reconstruction + kl(z_mean, z_log_var)
 
 
+def neg_elbo_softplus(x, logits, z_mean, z_log_var):
+    reconstruction = tf.reduce_sum(tf.nn.softplus(logits) - x * logits, axis=1)
+    return reconstruction + kl_loop_tf(z_mean, z_log_var)
+
+
 def rec_np(x, logits):
     return np.sum(np.logaddexp(0, logits) - x * logits, axis=-1)
+
+
+def elbo_sigmoid_then_log(x, logits, m, lv):  # probabilities first: -inf where the sigmoid rounds to 0 or 1
+    p = ops.sigmoid(logits)
+    return -ops.sum(x * ops.log(p) + (1 - x) * ops.log(1 - p), axis=-1) + kl(m, lv)
+
+
+def elbo_sigmoid_then_clip(x, logits, m, lv):  # finite, but clipped where the sigmoid rounds to 0 or 1
+    p = ops.clip(ops.sigmoid(logits), 1e-7, 1 - 1e-7)
+    return -ops.sum(x * ops.log(p) + (1 - x) * ops.log(1 - p), axis=-1) + kl(m, lv)
+
+
+def elbo_naive_softplus(x, logits, m, lv):  # log(1 + exp(logit)) overflows for logit = 100 in float32
+    return ops.sum(ops.log(1 + ops.exp(logits)) - x * logits, axis=-1) + kl(m, lv)
+
+
+def elbo_numpy(x, logits, m, lv):  # right values; the compiled training step cannot use it
+    return rec_np(x, logits) + kl_np(m, lv)
+
+
+def elbo_swapped(x, logits, m, lv):
+    return ops.sum(ops.binary_crossentropy(logits, x, from_logits=True), axis=-1) + kl(m, lv)
+
+
+# ----------------------------------------------------------------------------- sample_prior
 
 
 def sample_prior(decoder, n, latent_dim):
@@ -42,74 +120,110 @@ def sample_prior(decoder, n, latent_dim):
     return ops.sigmoid(decoder(z))
 
 
-CASES = {
-    "reparameterize": (ch03.check_reparameterize, reparameterize),
-    "kl_divergence": (ch03.check_kl_divergence, kl),
-    "negative_elbo": (ch03.check_negative_elbo, neg_elbo),
-    "sample_prior": (ch03.check_sample_prior, sample_prior),
+def sample_prior_numpy(decoder, n, latent_dim):
+    z = np.random.standard_normal((n, latent_dim)).astype("float32")
+    return 1 / (1 + np.exp(-np.asarray(decoder.predict(z, verbose=0))))
+
+
+CHECKS = {
+    "reparameterize": ch03.check_reparameterize,
+    "kl_divergence": ch03.check_kl_divergence,
+    "negative_elbo": ch03.check_negative_elbo,
+    "sample_prior": ch03.check_sample_prior,
+}
+
+REFERENCES = {
+    "reparameterize": [reparameterize, reparameterize_tf],
+    "kl_divergence": [kl, kl_loop_tf],
+    "negative_elbo": [neg_elbo, neg_elbo_softplus],
+    "sample_prior": [sample_prior, sample_prior_numpy],
 }
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_reference_passes_and_stub_is_incomplete(name):
-    check, reference = CASES[name]
-    assert_references_pass_and_stub_is_incomplete(check, reference)
+def normal(t, **kwargs):
+    return keras.random.normal(ops.shape(t), **kwargs)
 
 
-def test_numpy_versions_of_kl_and_elbo_are_accepted():
-    assert ch03.check_kl_divergence.evaluate(kl_np).status == PASSED
-    assert ch03.check_negative_elbo.evaluate(lambda x, lg, m, lv: rec_np(x, lg) + kl_np(m, lv)).status == PASSED
+WRONG = {
+    "reparameterize": [
+        (lambda m, lv: m + ops.exp(lv) * normal(m), "the variance"),
+        (lambda m, lv: m + lv * normal(m), "by z_log_var itself"),
+        (lambda m, lv: m + ops.exp(0.25 * lv) * normal(m), "sqrt(sigma)"),
+        (lambda m, lv: m, "no noise"),
+        (lambda m, lv: ops.exp(0.5 * lv) * normal(m), "not centred on z_mean"),
+        (lambda m, lv: m + ops.exp(0.5 * lv) * normal(m, seed=1), "two calls gave the same z"),
+        (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal((ops.shape(m)[0], 1)), "coordinates of z is corr"),
+        (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal((1, ops.shape(m)[1])), "every row of your z got"),
+        (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal(()), "every row of your z got"),
+        (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.uniform(ops.shape(m), -3**0.5, 3**0.5), "Gaussian"),
+        (rep_numpy, "Inside a compiled training step"),
+        (rep_numpy_eps, "every row of your z got"),
+        (rep_python_seed, "the noise was fixed when TensorFlow traced the function"),
+        (rep_static_shape, "not .shape"),
+        (rep_latent_typed_in, "Your function raised"),
+        (lambda m, lv: m + ops.stop_gradient(ops.exp(0.5 * lv)) * normal(m), "No gradient reaches `z_log_var`"),
+        (lambda m, lv: ops.sum(reparameterize(m, lv), axis=1), "has shape"),
+    ],
+    "kl_divergence": [
+        (lambda m, lv: -kl(m, lv), "negative"),
+        (lambda m, lv: 2 * kl(m, lv), "factor 1/2"),
+        (lambda m, lv: ops.mean(ops.exp(lv) + m**2 - 1 - lv, axis=-1) / 2, "averaged over the latent dimensions"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(lv) + m**2 - lv, axis=-1), "the -1 inside the sum"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(0.5 * lv) + m**2 - 1 - lv, axis=-1), "sigma^2"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(lv) + m**2 - 1 + lv, axis=-1), "the sign of log_var"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(lv) + ops.abs(m) - 1 - lv, axis=-1), "not |mean|"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(2 * lv) + m**2 - 1 - 2 * lv, axis=-1), "log sigma^2"),
+        (lambda m, lv: ops.sum(kl(m, lv)), "is a single number"),
+        (lambda m, lv: ops.mean(kl(m, lv)), "is a single number"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(lv) + m**2 - 1 - lv, axis=0), "not over the examples"),
+        (lambda m, lv: 0.5 * ops.sum(ops.exp(lv) + m**2 - 1 - lv, axis=-1, keepdims=True), "no keepdims"),
+        (kl_np, "so that the compiled training step can run and differentiate it"),
+        (kl_loop_rows, "Inside a compiled training step"),
+        # z_log_var taken for the variance
+        (lambda m, lv: 0.5 * ops.sum(lv + m**2 - 1 - ops.log(lv), axis=-1), "never take the log"),
+    ],
+    "negative_elbo": [
+        (lambda x, lg, m, lv: -neg_elbo(x, lg, m, lv), "you returned the ELBO"),
+        (lambda x, lg, m, lv: ops.sum(ops.binary_crossentropy(x, lg, from_logits=True), axis=-1), "KL term is missing"),
+        (lambda x, lg, m, lv: kl(m, lv), "the reconstruction term is missing"),
+        (lambda x, lg, m, lv: ops.mean(ops.binary_crossentropy(x, lg, from_logits=True), axis=-1) + kl(m, lv),
+         "averaged the reconstruction"),
+        (lambda x, lg, m, lv: neg_elbo(x, lg, m, lv) - 2 * kl(m, lv), "you subtracted the KL"),
+        (lambda x, lg, m, lv: ops.sum(ops.binary_crossentropy(x, lg), axis=-1) + kl(m, lv),
+         "treated the logits as probabilities"),
+        (elbo_sigmoid_then_log, "infinite or NaN for large logits"),
+        (elbo_sigmoid_then_clip, "right for moderate logits but wrong for large ones"),
+        (elbo_naive_softplus, "infinite or NaN for large logits"),
+        (elbo_swapped, "you swapped x and x_logits"),
+        (elbo_numpy, "so that the compiled training step can run and differentiate it"),
+        (lambda x, lg, m, lv: ops.mean(neg_elbo(x, lg, m, lv)), "is a single number"),
+        (lambda x, lg, m, lv: ops.sum(ops.binary_crossentropy(x, lg, from_logits=True), axis=0), "shape"),
+    ],
+    "sample_prior": [
+        (lambda dec, n, d: dec(keras.random.normal((n, d))), "the decoder's logits"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.uniform((n, d)))), "draw z"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.uniform((n, d), -3**0.5, 3**0.5))), "not another"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, d), seed=3))), "two calls gave the same samples"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, 1)) * ops.ones((1, d)))), "are correlated"),
+        (lambda dec, n, d: ops.sigmoid(dec(ops.tile(keras.random.normal((1, d)), (n, 1)))), "all your codes are"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, d), stddev=2.0))), "draw z"),
+        (lambda dec, n, d: ops.sigmoid(dec(ops.zeros((n, d)))), "all your codes are the same"),
+        (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, 2)))), "expected (n, latent_dim)"),
+        (lambda dec, n, d: ops.softmax(dec(keras.random.normal((n, d)))), "sigmoid(decoder(z))"),
+        (lambda dec, n, d: ops.sigmoid(keras.random.normal((n, d))), "never called the decoder"),
+    ],
+}
 
 
-def shape_of(t):
-    return ops.shape(t)
+@pytest.mark.parametrize("name", CHECKS)
+def test_references_pass_and_stub_is_incomplete(name):
+    assert_references_pass_and_stub_is_incomplete(CHECKS[name], *REFERENCES[name])
 
 
-WRONG = [
-    # reparameterize
-    (ch03.check_reparameterize, lambda m, lv: m + ops.exp(lv) * keras.random.normal(shape_of(m)), "the variance"),
-    (ch03.check_reparameterize, lambda m, lv: m + lv * keras.random.normal(shape_of(m)), "by z_log_var itself"),
-    (ch03.check_reparameterize, lambda m, lv: m, "no noise"),
-    (ch03.check_reparameterize, lambda m, lv: ops.exp(0.5 * lv) * keras.random.normal(shape_of(m)), "expected z_mean"),
-    (ch03.check_reparameterize, lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal(shape_of(m), seed=1),
-     "two calls gave the same z"),
-    (ch03.check_reparameterize,
-     lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal((ops.shape(m)[0], 1)), "correlated"),
-    (ch03.check_reparameterize,
-     lambda m, lv: np.asarray(m) + np.exp(0.5 * np.asarray(lv)) * np.random.standard_normal(np.shape(m)),
-     "no gradient reaches z_mean"),
-    (ch03.check_reparameterize,
-     lambda m, lv: m + ops.stop_gradient(ops.exp(0.5 * lv)) * keras.random.normal(shape_of(m)), "z_log_var"),
-    (ch03.check_reparameterize, lambda m, lv: ops.sum(reparameterize(m, lv), axis=1), "has shape"),
-    # kl_divergence
-    (ch03.check_kl_divergence, lambda m, lv: -kl_np(m, lv), "negative"),
-    (ch03.check_kl_divergence, lambda m, lv: 2 * kl_np(m, lv), "factor 1/2"),
-    (ch03.check_kl_divergence, lambda m, lv: kl_np(m, lv) / np.shape(m)[1], "averaged over the latent dimensions"),
-    (ch03.check_kl_divergence, lambda m, lv: 0.5 * np.sum(np.exp(lv) + m**2 - lv, axis=-1), "the -1 inside the sum"),
-    (ch03.check_kl_divergence, lambda m, lv: 0.5 * np.sum(np.exp(0.5 * lv) + m**2 - 1 - lv, axis=-1), "sigma^2"),
-    (ch03.check_kl_divergence, lambda m, lv: np.sum(kl_np(m, lv)), "has shape ()"),
-    (ch03.check_kl_divergence, lambda m, lv: 0.5 * np.sum(np.exp(lv) + np.abs(m) - 1 - lv, axis=-1), "expected"),
-    # negative_elbo
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: -(rec_np(x, lg) + kl_np(m, lv)), "you returned the ELBO"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: rec_np(x, lg), "the KL term is missing"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: kl_np(m, lv), "the reconstruction term is missing"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: rec_np(x, lg) / x.shape[1] + kl_np(m, lv), "averaged the reconstr"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: rec_np(x, lg) - kl_np(m, lv), "you subtracted the KL"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: ops.sum(ops.binary_crossentropy(x, lg), axis=-1) + kl(m, lv),
-     "treated the logits as probabilities"),
-    (ch03.check_negative_elbo, lambda x, lg, m, lv: np.mean(rec_np(x, lg) + kl_np(m, lv)), "has shape ()"),
-    # sample_prior
-    (ch03.check_sample_prior, lambda dec, n, d: dec(keras.random.normal((n, d))), "the decoder's logits"),
-    (ch03.check_sample_prior, lambda dec, n, d: ops.sigmoid(dec(keras.random.uniform((n, d)))), "draw z"),
-    (ch03.check_sample_prior,
-     lambda dec, n, d: ops.sigmoid(dec(keras.random.uniform((n, d), -np.sqrt(3), np.sqrt(3)))), "not another"),
-    (ch03.check_sample_prior, lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, d), seed=3))),
-     "two calls gave the same samples"),
-    (ch03.check_sample_prior, lambda dec, n, d: ops.sigmoid(dec(ops.zeros((n, d)))), "draw z"),
-    (ch03.check_sample_prior, lambda dec, n, d: ops.sigmoid(keras.random.normal((n, d))), "has shape"),
-]
+@pytest.mark.parametrize("name, wrong, message", [(name, *case) for name in WRONG for case in WRONG[name]])
+def test_wrong_implementations_fail_with_a_specific_message(name, wrong, message):
+    assert_fails_with(CHECKS[name], wrong, message)
 
 
-@pytest.mark.parametrize("check, wrong, message", WRONG)
-def test_wrong_implementations_fail_with_a_specific_message(check, wrong, message):
-    assert_fails_with(check, wrong, message)
+def test_every_exercise_has_eight_wrong_implementations_and_two_references():
+    assert all(len(WRONG[name]) >= 8 and len(REFERENCES[name]) >= 2 for name in CHECKS)

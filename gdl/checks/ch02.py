@@ -2,16 +2,46 @@
 
 - ``check_build_autoencoder(f)``: ``f(input_dim, hidden_dims, code_dim)`` returns a Keras model:
   Dense(h, relu) for each h in hidden_dims, a linear Dense(code_dim) code, the mirror image of the
-  encoder, and a Dense(input_dim, sigmoid) output.
+  encoder, and a Dense(input_dim, sigmoid) output. Tried with one and with two hidden layers in every run;
+  the model's output is compared with the specification's computed from its own weights.
 - ``check_reconstruction_loss(f)``: ``f(x, x_hat)`` returns the binary cross-entropy of each example,
-  summed over its pixels (shape (n,)), finite even where x_hat is exactly 0 or 1.
+  summed over its pixels (shape (n,)), for (n, d) and (n, height, width) batches of binary and grey pixels,
+  finite and right where x_hat is exactly 0 or 1.
 - ``check_anomaly_score(f)``: ``f(autoencoder, x)`` returns each example's mean squared reconstruction
-  error (shape (n,)).
+  error (shape (n,)), for (n, d) and (n, height, width) batches.
 """
 
 import numpy as np
 
 from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+
+
+def _first_match(out, candidates, rtol, atol):
+    """Fail with the message of the first candidate (``(values, message)``) that ``out`` equals."""
+    for values, message in candidates:
+        values = np.asarray(values, dtype="float64")
+        with np.errstate(all="ignore"):
+            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
+                fail(message)
+
+
+def _per_example(value, n, shape, what):
+    """The learner's (n,) output as an array; a specific message for the usual wrong shapes."""
+    arr = as_array(value, what)
+    if arr.shape == (n,):
+        return arr
+    if arr.shape == ():
+        fail(f"{what} is a single number: return one value per example, shape ({n},), not the batch's mean or sum.")
+    if arr.shape == tuple(shape[:-1]) and len(shape) > 2:
+        fail(f"{what} has shape {arr.shape}: you reduced only the last axis; reduce every axis but the first "
+             f"(flatten each example first), giving shape ({n},).")
+    if arr.shape == tuple(shape[1:]) or arr.shape == (int(np.prod(shape[1:])),):
+        fail(f"{what} has shape {arr.shape}: you reduced over the examples (axis 0); reduce over each example's "
+             f"pixels instead, giving shape ({n},).")
+    fail(f"{what} has shape {arr.shape}, expected ({n},).")
+
+
+# ----------------------------------------------------------------------------- build_autoencoder
 
 
 def _dense_layers(model):
@@ -31,99 +61,181 @@ def _activation_name(layer):
     return getattr(layer.activation, "__name__", str(layer.activation))
 
 
-def _test_build_autoencoder(f):
+def _forward(x, weights):
+    """The specification's output computed from the Dense layers' weights: relu, linear code, relu, sigmoid."""
+    h, code = x.astype("float64"), len(weights) // 2 - 1
+    for i, (kernel, bias) in enumerate(weights):
+        h = h @ kernel + bias
+        if i == len(weights) - 1:
+            h = 1 / (1 + np.exp(-h))
+        elif i != code:
+            h = np.maximum(h, 0)
+    return h
+
+
+def _test_one_autoencoder(f, rng, input_dim, hidden, code_dim):
     import keras
 
-    rng = np.random.default_rng()
-    input_dim = int(rng.integers(20, 60))
-    hidden = sorted(rng.choice(np.arange(5, 19), size=int(rng.integers(1, 3)), replace=False).tolist(), reverse=True)
-    code_dim = int(rng.integers(2, 5))
+    call = f"build_autoencoder({input_dim}, {hidden}, {code_dim})"
     model = f(input_dim, list(hidden), code_dim)
     if not isinstance(model, keras.Model):
-        fail(f"build_autoencoder should return a keras.Model, got {type(model).__name__}.")
-    call = f"build_autoencoder({input_dim}, {hidden}, {code_dim})"
+        fail(f"{call} should return a keras.Model, got {type(model).__name__}.")
     x = rng.uniform(0, 1, size=(7, input_dim)).astype("float32")
-    out = expect_shape(np.asarray(model(x)), (7, input_dim), f"the output of {call} for 7 inputs")
-    expect_finite(out, "the model's output")
+    try:
+        out = np.asarray(model(x))
+    except Exception as err:
+        fail(f"{call} cannot be called on a batch of shape (7, {input_dim}): {type(err).__name__}: "
+             f"{str(err)[:300]}")
+    expect_shape(out, (7, input_dim), f"the output of {call} for 7 inputs")
     dense = _dense_layers(model)
     units = [layer.units for layer in dense]
     expected = hidden + [code_dim] + hidden[::-1] + [input_dim]
     if units != expected:
         if code_dim not in units:
             fail(f"{call}: no Dense layer has code_dim = {code_dim} units; the bottleneck is the code layer.")
-        if units == hidden + [code_dim] + hidden + [input_dim] and hidden != hidden[::-1]:
+        if units == hidden + [code_dim] + hidden + [input_dim]:
             fail(f"{call}: the decoder's layers have {hidden} units; it should mirror the encoder: {hidden[::-1]}.")
         fail(f"{call}: the Dense layers have {units} units, expected {expected}.")
-    names = [_activation_name(layer) for layer in dense]
-    n = len(hidden)
-    if names[-1] != "sigmoid":
-        fail(f"the output layer has activation '{names[-1]}': use 'sigmoid' so outputs lie in [0, 1] like pixels.")
-    if names[n] != "linear":
-        fail(f"the code layer has activation '{names[n]}': leave it linear (no activation) so codes can be any real "
-             "value (a relu code can get stuck at 0).")
-    bad = [i for i in list(range(n)) + list(range(n + 1, 2 * n + 1)) if names[i] != "relu"]
-    if bad:
-        fail(f"Dense layer {bad[0]} ({units[bad[0]]} units) has activation '{names[bad[0]]}'; the hidden layers use "
-             "'relu'.")
     expected_params = sum(a * b + b for a, b in zip([input_dim] + expected[:-1], expected))
     if model.count_params() != expected_params:
-        fail(f"the model has {model.count_params()} parameters, expected {expected_params}: "
-             "use only the Dense layers of the specification.")
-    big = np.asarray(model(rng.normal(0, 30, size=(50, input_dim)).astype("float32")))
-    if big.min() < 0 or big.max() > 1:
-        fail("some outputs lie outside [0, 1]: the model's output must be the sigmoid layer's output.")
+        fail(f"{call}: the model has {model.count_params()} parameters, expected {expected_params}: use only the "
+             "Dense layers of the specification (each with its bias).")
+    # Weights of our own, so that every unit is sometimes positive and sometimes negative before its activation.
+    weights = []
+    for layer in dense:
+        fan_in, units_out = layer.kernel.shape
+        weights.append((rng.normal(0, 1.5 / np.sqrt(fan_in), size=(fan_in, units_out)).astype("float32"),
+                        rng.normal(0, 0.5, size=units_out).astype("float32")))
+        layer.set_weights(list(weights[-1]))
+    x = np.concatenate([rng.uniform(0, 1, size=(40, input_dim)), rng.normal(0, 3, size=(40, input_dim))])
+    out = as_array(model(x.astype("float32")), f"the output of {call}")
+    expect_finite(out, f"the output of {call}")
+    ref = _forward(x.astype("float32"), weights)
+    if np.allclose(out, ref, rtol=1e-4, atol=1e-5):
+        return
+    names = [_activation_name(layer) for layer in dense]
+    n = len(hidden)
+    if out.min() < 0 or out.max() > 1 or names[-1] not in ("sigmoid", "linear"):
+        fail(f"{call}: the output layer has activation '{names[-1]}' and outputs from {out.min():.3g} to "
+             f"{out.max():.3g}: use 'sigmoid' so that outputs lie in [0, 1] like pixels.")
+    if names[n] != "linear":
+        fail(f"{call}: the code layer has activation '{names[n]}': leave it linear (no activation) so codes can be "
+             "any real value (a relu code can get stuck at 0).")
+    bad = [i for i in list(range(n)) + list(range(n + 1, 2 * n + 1)) if names[i] != "relu"]
+    if bad:
+        fail(f"{call}: Dense layer {bad[0]} ({units[bad[0]]} units) has activation '{names[bad[0]]}'; the hidden "
+             "layers use 'relu'.")
+    if names[-1] != "sigmoid":
+        fail(f"{call}: the output Dense layer has no activation and the outputs are not sigmoid(Dense(...)): use "
+             "Dense(input_dim, activation='sigmoid').")
+    expect_close(out, ref, f"the output of {call}", rtol=1e-4, atol=1e-5,
+                 hint="The model should be exactly the Dense layers of the specification, one after the other, with "
+                      "no other activation or layer in between.")
 
 
-def _bce(x, x_hat):
-    x_hat = np.clip(x_hat, 1e-7, 1 - 1e-7)
-    return -(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat)).reshape(len(x), -1).sum(axis=1)
+def _test_build_autoencoder(f):
+    rng = np.random.default_rng()
+    for depth in (1, 2):  # one and several hidden layers in every run
+        input_dim, code_dim = int(rng.integers(20, 60)), int(rng.integers(2, 5))
+        hidden = sorted(rng.choice(np.arange(5, 19), size=depth, replace=False).tolist(), reverse=True)
+        _test_one_autoencoder(f, rng, input_dim, hidden, code_dim)
+
+
+# ----------------------------------------------------------------------------- reconstruction_loss
+
+
+_HIGH32 = float(np.float32(1 - 1e-7))  # 1 - 1e-7 as float32 rounds it: a clip in float32 uses this bound
+
+
+def _bce(x, x_hat, low=1e-7, high=1 - 1e-7):
+    x, x_hat = np.asarray(x, "float64"), np.clip(np.asarray(x_hat, "float64"), low, high)
+    with np.errstate(all="ignore"):
+        return -(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat)).reshape(len(x), -1).sum(axis=1)
+
+
+def _loss_inputs(rng, shape):
+    """Binary and grey pixels (the notebook scores grey MNIST digits), predictions from 0.001 to 0.999."""
+    x = rng.uniform(size=shape).astype("float32")
+    binary = rng.uniform(size=shape) < 0.5
+    x[binary] = (x[binary] < 0.4).astype("float32")
+    x.flat[:2] = [1.0, 0.0]
+    x_hat = rng.uniform(0.05, 0.95, size=shape).astype("float32")
+    pushed = rng.choice(x_hat.size, size=4, replace=False)
+    x_hat.flat[pushed] = [1e-3, 1 - 1e-3, 0.01, 0.99]
+    return x, x_hat
 
 
 def _test_reconstruction_loss(f):
     rng = np.random.default_rng()
     for shape in [(int(rng.integers(3, 9)), int(rng.integers(20, 50))), (int(rng.integers(3, 9)), 6, 7)]:
-        x = (rng.uniform(size=shape) < 0.4).astype("float32")
-        if x.sum() == 0:
-            x.flat[0] = 1.0
-        x_hat = rng.uniform(0.05, 0.95, size=shape).astype("float32")
+        x, x_hat = _loss_inputs(rng, shape)
         n, d = shape[0], int(np.prod(shape[1:]))
         what = f"reconstruction_loss(x, x_hat) for x of shape {shape}"
-        out = expect_shape(f(x, x_hat), (n,), what)
+        out = _per_example(f(x, x_hat), n, shape, what)
         expect_finite(out, what)
         ref = _bce(x, x_hat)
         if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
             continue
-        if np.allclose(out, -ref, rtol=1e-4, atol=1e-4):
-            fail("your loss is negative: the cross-entropy is MINUS the sum of x log x_hat + (1 - x) log(1 - x_hat).")
-        if np.allclose(out, ref / d, rtol=1e-4, atol=1e-5):
-            fail("you averaged over the pixels: sum the cross-entropy over each example's pixels instead.")
-        only_ones = -(x * np.log(x_hat)).reshape(n, -1).sum(1)
-        if np.allclose(out, only_ones, rtol=1e-4, atol=1e-4):
-            fail("the term (1 - x) log(1 - x_hat) is missing: pixels that are 0 must cost something too.")
-        if np.allclose(out, ((x - x_hat) ** 2).reshape(n, -1).sum(1), rtol=1e-4, atol=1e-4):
-            fail("you computed the squared error; use the binary cross-entropy.")
+        flat_x, flat_x_hat = x.reshape(n, -1).astype("float64"), x_hat.reshape(n, -1).astype("float64")
+        _first_match(out, [
+            (-ref, "your loss is negative: the cross-entropy is MINUS the sum of x log x_hat + (1 - x) "
+             "log(1 - x_hat)."),
+            (ref / d, "you averaged over the pixels: sum the cross-entropy over each example's pixels instead."),
+            (-(flat_x * np.log(flat_x_hat)).sum(1), "the term (1 - x) log(1 - x_hat) is missing: pixels that are 0 "
+             "must cost something too."),
+            (-((1 - flat_x) * np.log(1 - flat_x_hat)).sum(1), "the term x log x_hat is missing: pixels that are 1 "
+             "must cost something too."),
+            (((flat_x - flat_x_hat) ** 2).sum(1), "you computed the squared error; use the binary cross-entropy."),
+            (-np.where(flat_x > 0.5, np.log(flat_x_hat), np.log(1 - flat_x_hat)).sum(1), "you treated x as binary "
+             "(choosing log x_hat or log(1 - x_hat) per pixel): the notebook scores grey digits, whose pixels lie "
+             "between 0 and 1; use x log x_hat + (1 - x) log(1 - x_hat) for every pixel."),
+            (_bce(flat_x_hat, flat_x, high=_HIGH32), "you swapped the arguments: x is the data and x_hat the "
+             "reconstruction; the loss is -sum(x log x_hat + (1 - x) log(1 - x_hat))."),
+            (_bce(flat_x_hat, flat_x), "you swapped the arguments: x is the data and x_hat the reconstruction; the "
+             "loss is -sum(x log x_hat + (1 - x) log(1 - x_hat))."),
+            (ref / np.log(2), "you used log base 2 (bits); use the natural logarithm (nats)."),
+            (ref / np.log(10), "you used log base 10; use the natural logarithm (nats)."),
+        ], rtol=1e-4, atol=1e-4)
         expect_close(out, ref, what, rtol=1e-4, atol=1e-4,
                      hint="Compute -sum(x log x_hat + (1 - x) log(1 - x_hat)) over all pixels of each example.")
-    x = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype="float32")
-    edge = as_array(f(x, np.array([[0.0, 1.0, 1.0], [0.0, 1.0, 0.5]], dtype="float32")),
-                    "reconstruction_loss for x_hat with values exactly 0 and 1")
+    # Predictions of exactly 0 and 1: row 0 gets two pixels confidently right and two confidently wrong;
+    # row 1 gets four right. With x_hat clipped to [1e-7, 1 - 1e-7] a wrong pixel costs -log(1e-7) = 16.1 nats
+    # (15.9 when 1 - 1e-7 is rounded to float32), a right one almost nothing.
+    x = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]], dtype="float32")
+    x_hat = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]], dtype="float32")
+    what = "reconstruction_loss(x, x_hat) for x_hat with values exactly 0 and 1"
+    edge = _per_example(f(x, x_hat), 2, x.shape, what)
     if not np.all(np.isfinite(edge)):
         fail("for x_hat exactly 0 or 1 your loss is infinite or NaN: clip x_hat to [1e-7, 1 - 1e-7] before the log.")
+    low, high = 2 * -np.log(1 - _HIGH32) - 1e-3, 2 * -np.log(1e-7) + 1e-3
+    if not low <= edge[0] <= high or abs(edge[1]) > 1e-4:
+        fail(f"{what}: your losses are {np.round(edge, 4)}, expected about [32.2, 0]: a pixel predicted exactly "
+             "wrong costs -log(1e-7) = 16.1 nats once x_hat is clipped to [1e-7, 1 - 1e-7], a pixel predicted "
+             "exactly right costs nothing; clip with these bounds (not another margin, nor by adding a constant).")
+
+
+# ----------------------------------------------------------------------------- anomaly_score
 
 
 class _FakeAutoencoder:
-    """Stands in for a trained model: a fixed affine map, callable and with ``predict``."""
+    """Stands in for a trained Keras model: a fixed affine map. Like Keras, calling it returns a TensorFlow
+    tensor and ``predict`` a NumPy array."""
 
     def __init__(self, rng, d):
-        self.a = rng.uniform(0.3, 0.9)
+        self.a = rng.uniform(0.3, 0.75)  # with b, reconstructions stay inside [0, 1] as a sigmoid's do
         self.b = rng.uniform(0.05, 0.2, size=d).astype("float32")
 
-    def __call__(self, x, training=False):
+    def reconstruct(self, x):
         x = np.asarray(x, dtype="float32")
         return self.a * x + self.b.reshape(x.shape[1:])
 
+    def __call__(self, x, training=False):
+        import tensorflow as tf
+
+        return tf.constant(self.reconstruct(x))
+
     def predict(self, x, verbose=None, batch_size=None, **kwargs):
-        return self(x)
+        return self.reconstruct(x)
 
 
 def _test_anomaly_score(f):
@@ -132,18 +244,27 @@ def _test_anomaly_score(f):
         model = _FakeAutoencoder(rng, int(np.prod(shape[1:])))
         x = rng.uniform(0, 1, size=shape).astype("float32")
         what = f"anomaly_score(autoencoder, x) for x of shape {shape}"
-        out = expect_shape(f(model, x), (shape[0],), what)
+        out = _per_example(f(model, x), shape[0], shape, what)
         expect_finite(out, what)
-        err = (np.asarray(model(x)) - x).reshape(shape[0], -1)
+        err = (model.reconstruct(x) - x).reshape(shape[0], -1).astype("float64")
         ref = np.mean(err**2, axis=1)
         if np.allclose(out, ref, rtol=1e-5, atol=1e-7):
             continue
-        if np.allclose(out, np.sum(err**2, axis=1), rtol=1e-5):
-            fail("you summed the squared errors: take their mean over each example's pixels.")
-        if np.allclose(out, np.mean(np.abs(err), axis=1), rtol=1e-5):
-            fail("you took the absolute error: the score is the mean SQUARED error.")
-        if np.allclose(out, np.sqrt(ref), rtol=1e-5):
-            fail("you took the square root (an RMSE): the score is the mean squared error itself.")
+        flat_x = x.reshape(shape[0], -1).astype("float64")
+        _first_match(out, [
+            (np.sum(err**2, axis=1), "you summed the squared errors: take their mean over each example's pixels."),
+            (np.mean(np.abs(err), axis=1), "you took the absolute error: the score is the mean SQUARED error."),
+            (np.sqrt(ref), "you took the square root (an RMSE): the score is the mean squared error itself."),
+            (np.mean(err, axis=1), "you averaged the signed errors, so that too-bright and too-dark pixels cancel: "
+             "square each error before averaging."),
+            (-np.mean(err, axis=1), "you averaged the signed errors, so that too-bright and too-dark pixels cancel: "
+             "square each error before averaging."),
+            (np.mean(flat_x**2, axis=1), "your score does not use the autoencoder: reconstruct x with it first, then "
+             "average (x_hat - x)^2."),
+            (_bce(flat_x, flat_x + err) / flat_x.shape[1], "you computed the cross-entropy: the score is the mean "
+             "squared error."),
+            (_bce(flat_x, flat_x + err), "you computed the cross-entropy: the score is the mean squared error."),
+        ], rtol=1e-5, atol=1e-7)
         expect_close(out, ref, what, rtol=1e-5, atol=1e-7,
                      hint="Reconstruct x with the autoencoder, then average (x_hat - x)^2 over each example's pixels.")
 

@@ -1,168 +1,353 @@
 """Checks for the Chapter 3 exercises (``exercises/03_vae.ipynb``).
 
 - ``check_reparameterize(f)``: ``f(z_mean, z_log_var)`` returns z = z_mean + exp(z_log_var / 2) * eps,
-  eps ~ N(0, I), differentiable in both inputs.
+  eps ~ N(0, I) independent across rows and coordinates, fresh on every call, also inside a ``tf.function``
+  whose batch size is unknown (as the notebook's compiled training step calls it), differentiable in both inputs.
 - ``check_kl_divergence(f)``: ``f(z_mean, z_log_var)`` returns KL(N(z_mean, exp(z_log_var)) || N(0, I)) per
-  example, summed over the latent dimensions (shape (n,)).
+  example, summed over the latent dimensions (shape (n,)), and runs and differentiates inside a ``tf.function``.
 - ``check_negative_elbo(f)``: ``f(x, x_logits, z_mean, z_log_var)`` returns each example's reconstruction
-  (binary cross-entropy from logits, summed over pixels) plus KL, shape (n,).
-- ``check_sample_prior(f)``: ``f(decoder, n, latent_dim)`` draws z ~ N(0, I) of shape (n, latent_dim) and
-  returns sigmoid(decoder(z)).
+  (binary cross-entropy from logits, summed over pixels, right for logits of +-40 and +-100 too) plus KL,
+  shape (n,), and runs and differentiates inside a ``tf.function``.
+- ``check_sample_prior(f)``: ``f(decoder, n, latent_dim)`` draws z ~ N(0, I) of shape (n, latent_dim), independent
+  across rows and coordinates and fresh on every call, and returns sigmoid(decoder(z)).
+
+Every run tries two latent sizes (and two image sizes), so that no size typed into the code passes.
 """
+
+import inspect
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import CheckFailed, _learner_line, _short, as_array, expect_close, expect_finite, fail, make_check
+
+_KERAS_OPS = ("write it with keras.ops (and keras.random), not NumPy, and take shapes with ops.shape(...), not "
+              ".shape (the batch size is unknown there), so that the compiled training step can run and "
+              "differentiate it")
 
 
 def _kl(z_mean, z_log_var):
+    z_mean, z_log_var = np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")
     return 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, axis=-1)
 
 
-def _test_reparameterize(f):
+def _softplus(a):
+    return np.logaddexp(0, a)
+
+
+def _bce_logits(x, logits):
+    x, logits = np.asarray(x, "float64"), np.asarray(logits, "float64")
+    return np.sum(_softplus(logits) - x * logits, axis=-1)
+
+
+def _first_match(out, candidates, rtol, atol):
+    """Fail with the message of the first candidate (``(values, message)``) that ``out`` equals."""
+    for values, message in candidates:
+        values = np.asarray(values, dtype="float64")
+        with np.errstate(all="ignore"):
+            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
+                fail(message)
+
+
+def _per_example(value, n, what):
+    arr = as_array(value, what)
+    if arr.shape == (n,):
+        return arr
+    if arr.shape == ():
+        fail(f"{what} is a single number: return one value per example, shape ({n},), not the batch's mean or sum.")
+    if arr.shape == (n, 1):
+        fail(f"{what} has shape (n, 1) = {arr.shape}: return shape ({n},) (no keepdims).")
+    fail(f"{what} has shape {arr.shape}, expected ({n},): reduce over each example's dimensions (the last axis), "
+         "not over the examples.")
+
+
+def _compiled(f, name, args, watch, calls=1):
+    """Call ``f`` ``calls`` times through one ``tf.function`` whose inputs have an unknown batch size, as the
+    notebook's training step does; return, for each call, its output and the gradients of ``sum(output)`` with
+    respect to the arguments listed in ``watch`` (zeros where no gradient flows)."""
     import tensorflow as tf
 
-    rng = np.random.default_rng()
-    n, d = 20_000, int(rng.integers(2, 5))
-    mean_row = rng.uniform(-3, 3, size=d)
+    specs = [tf.TensorSpec((None,) + a.shape[1:], tf.float32) for a in args]
+
+    @tf.function(input_signature=specs)
+    def step(*tensors):
+        with tf.GradientTape() as tape:
+            for i in watch:
+                tape.watch(tensors[i])
+            out = f(*tensors)
+            total = tf.reduce_sum(tf.cast(out, tf.float32))
+        grads = tape.gradient(total, [tensors[i] for i in watch], unconnected_gradients="zero")
+        return out, grads
+
+    results = []
+    for _ in range(calls):
+        try:
+            out, grads = step(*[tf.constant(a, tf.float32) for a in args])
+        except CheckFailed:
+            raise
+        except Exception as err:
+            learner = inspect.unwrap(f)
+            fail(f"Inside a compiled training step (a tf.function, as the notebook's training cell runs it) your "
+                 f"`{name}` raised {type(err).__name__}: {_short(err, 200)}{_learner_line(err, (learner,))}. "
+                 f"{_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}.")
+        results.append((np.asarray(out, dtype="float64"), [np.asarray(g, dtype="float64") for g in grads]))
+    return results if calls > 1 else results[0]
+
+
+def _expect_gradient(grad, expected, name, wrt):
+    if np.all(grad == 0) and np.any(expected != 0):
+        fail(f"No gradient reaches `{wrt}` through your `{name}` inside the compiled training step: {_KERAS_OPS} "
+             "(NumPy values, .numpy() or stop_gradient cut the gradient).")
+    expect_close(grad, expected, f"the gradient of sum({name}(...)) with respect to {wrt}", rtol=1e-3, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- reparameterize
+
+
+def _test_reparameterize_once(f, rng, n, d):
+    z_mean = rng.uniform(-3, 3, size=(n, d)).astype("float32")
     # log-variances away from 0, so that sigma, sigma^2 and log sigma^2 are all different
-    log_var_row = rng.choice([-1, 1], size=d) * rng.uniform(1.0, 2.0, size=d)
-    z_mean = tf.constant(np.tile(mean_row, (n, 1)), dtype="float32")
-    z_log_var = tf.constant(np.tile(log_var_row, (n, 1)), dtype="float32")
-    z = expect_shape(f(z_mean, z_log_var), (n, d), f"reparameterize(z_mean, z_log_var) for inputs of shape {(n, d)}")
-    expect_finite(z, "z")
-    std, sigma = z.std(axis=0), np.exp(0.5 * log_var_row)
-    if np.all(std < 1e-6):
+    z_log_var = (rng.choice([-1, 1], size=(n, d)) * rng.uniform(1.0, 2.0, size=(n, d))).astype("float32")
+    call = f"reparameterize(z_mean, z_log_var) for inputs of shape {(n, d)}"
+    z = as_array(f(z_mean, z_log_var), call)
+    if z.shape != (n, d):
+        fail(f"{call} has shape {z.shape}, expected {(n, d)}: one z of the shape of z_mean.")
+    expect_finite(z, call)
+    m, lv = z_mean.astype("float64"), z_log_var.astype("float64")
+    sigma = np.exp(0.5 * lv)
+    noise = z - m
+    if np.all(np.abs(noise) < 1e-6):
         fail("your z has no noise: add exp(z_log_var / 2) * eps with eps ~ N(0, I).")
-    j = int(np.argmax(np.abs(std / sigma - 1)))
-    if abs(std[j] / sigma[j] - 1) > 0.05:
-        if np.allclose(std, np.exp(log_var_row), rtol=0.05):
-            fail("the spread of your z is exp(log sigma^2) = sigma^2, the variance: the standard deviation is "
+    if np.all(np.ptp(noise / sigma, axis=0) < 1e-3):
+        fail("every row of your z got the same eps: draw eps of the full shape of z_mean, "
+             "keras.random.normal(ops.shape(z_mean)), not one per batch.")
+    eps = noise / sigma
+    std = eps.std(axis=0)
+    if np.all(np.abs((z / sigma).std(axis=0) - 1) < 0.05) and np.all(np.abs((z / sigma).mean(axis=0)) < 0.1):
+        fail("your z is not centred on z_mean (it is centred on 0): z = z_mean + exp(0.5 * z_log_var) * eps.")
+    if np.any(np.abs(std - 1) > 0.05):
+        if np.all(np.abs((noise / np.exp(lv)).std(axis=0) - 1) < 0.05):
+            fail("the spread of your z is exp(z_log_var) = sigma^2, the variance: the standard deviation is "
                  "exp(0.5 * z_log_var).")
-        if np.allclose(std, np.abs(log_var_row), rtol=0.05):
+        if np.all(np.abs((noise / np.abs(lv)).std(axis=0) - 1) < 0.05):
             fail("you scaled eps by z_log_var itself: the standard deviation is exp(0.5 * z_log_var).")
-        fail(f"in dimension {j} your z has standard deviation {std[j]:.3f}, expected "
-             f"exp(0.5 * z_log_var) = {sigma[j]:.3f}.")
-    mean = z.mean(axis=0)
-    if np.any(np.abs(mean - mean_row) > 6 * sigma / np.sqrt(n)):
-        fail(f"your z has mean {np.round(mean, 3)}, expected z_mean = {np.round(mean_row, 3)}.")
-    if abs(np.corrcoef(z[:, 0], z[:, 1])[0, 1]) > 0.05 or abs(np.corrcoef(z[::2, 0], z[1::2, 0])[0, 1]) > 0.05:
-        fail("the noise of different elements is correlated: draw an independent eps for every element.")
+        if np.all(np.abs((noise / np.exp(0.25 * lv)).std(axis=0) - 1) < 0.05):
+            fail("you scaled eps by exp(0.25 * z_log_var) = sqrt(sigma): the standard deviation is "
+                 "exp(0.5 * z_log_var).")
+        j = int(np.argmax(np.abs(std - 1)))
+        fail(f"in dimension {j} your (z - z_mean) / exp(0.5 * z_log_var) has standard deviation {std[j]:.3f}, "
+             "expected 1: z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I).")
+    if np.any(np.abs(eps.mean(axis=0)) > 6 / np.sqrt(n)):
+        fail(f"your z is not centred on z_mean (the mean of (z - z_mean) / sigma is {np.round(eps.mean(0), 3)}): "
+             "z = z_mean + exp(0.5 * z_log_var) * eps.")
+    tails = np.mean(np.abs(eps) > 2)
+    if abs(tails - 0.0455) > 0.008:
+        fail(f"{tails:.1%} of your eps lie beyond 2 standard deviations; for N(0, 1) it is 4.6%: draw eps from a "
+             "Gaussian (keras.random.normal), not another distribution with the same variance.")
+    corr = np.corrcoef(eps, rowvar=False)
+    if np.max(np.abs(corr - np.eye(d))) > 0.05:
+        fail("the noise of different coordinates of z is correlated: draw an independent eps for every element "
+             "(shape of z_mean), not one per row shared by its coordinates.")
+    if abs(np.corrcoef(eps[::2].ravel(), eps[1::2].ravel())[0, 1]) > 0.05:
+        fail("the noise of different rows of z is correlated: draw an independent eps for every element.")
     again = as_array(f(z_mean, z_log_var), "a second call")
     if np.array_equal(z, again):
         fail("two calls gave the same z: draw fresh noise in each call (keras.random.normal without a fixed seed).")
-    mu = tf.Variable(z_mean[:5])
-    log_var = tf.Variable(z_log_var[:5])
-    with tf.GradientTape() as tape:
-        out = f(mu, log_var)
-        total = tf.reduce_sum(out)
-    grad_mu, grad_log_var = tape.gradient(total, [mu, log_var])
-    if grad_mu is None or grad_log_var is None:
-        missing = "z_mean" if grad_mu is None else "z_log_var"
-        fail(f"no gradient reaches {missing}: compute z with keras.ops (or TensorFlow) from the inputs, "
-             "not with NumPy, so that back-propagation can pass through it.")
-    expect_close(grad_mu, np.ones((5, d)), "d sum(z) / d z_mean", rtol=1e-4, atol=1e-5,
-                 hint="z should be z_mean + (something that does not depend on z_mean).")
-    expect_close(grad_log_var, 0.5 * (np.asarray(out) - np.asarray(mu)), "d sum(z) / d z_log_var", rtol=1e-3,
-                 atol=1e-4,
-                 hint="with z = z_mean + exp(0.5 z_log_var) eps, dz/dz_log_var = 0.5 exp(0.5 z_log_var) eps.")
 
 
-def _test_kl_divergence(f):
+def _test_reparameterize(f):
     rng = np.random.default_rng()
-    n, d = int(rng.integers(3, 10)), int(rng.integers(2, 6))
+    d1, d2 = int(rng.integers(3, 6)), 2
+    _test_reparameterize_once(f, rng, 20_000, d1)
+    _test_reparameterize_once(f, rng, 20_000, d2)
+    # inside a compiled training step: runs with an unknown batch size, fresh noise in every call, gradients
+    m = rng.uniform(-3, 3, size=(6, d1)).astype("float32")
+    lv = rng.uniform(-2, 2, size=(6, d1)).astype("float32")
+    (z1, (g_m, g_lv)), (z2, _) = _compiled(f, "reparameterize", [m, lv], watch=[0, 1], calls=2)
+    if z1.shape != m.shape:
+        fail(f"inside a compiled training step your reparameterize returned shape {z1.shape}, expected {m.shape}.")
+    if np.array_equal(z1, z2):
+        fail("inside a compiled training step (a tf.function) two calls of your reparameterize gave the same z: the "
+             "noise was fixed when TensorFlow traced the function (NumPy noise, or a seed computed in Python). Draw "
+             "it with keras.random.normal(ops.shape(z_mean)), without a seed, so each training step gets fresh eps.")
+    _expect_gradient(g_m, np.ones_like(z1), "reparameterize", "z_mean")
+    _expect_gradient(g_lv, 0.5 * (z1 - m), "reparameterize", "z_log_var")
+
+
+# ----------------------------------------------------------------------------- kl_divergence
+
+
+def _latent_inputs(rng, n, d):
+    z_mean = rng.normal(0, 1.5, size=(n, d))
+    z_log_var = rng.uniform(-2, 2, size=(n, d))
+    z_mean[0, :2], z_log_var[0, :2] = [40.0, -40.0], [-20.0, 8.0]  # far from the prior: a huge KL, still finite
+    return z_mean.astype("float32"), z_log_var.astype("float32")
+
+
+def _test_kl_once(f, rng, n, d):
     zeros = np.zeros((n, d), dtype="float32")
-    at_prior = expect_shape(f(zeros, zeros), (n,), f"kl_divergence(z_mean, z_log_var) for inputs of shape {(n, d)}")
-    expect_finite(at_prior, "kl_divergence")
+    call = f"kl_divergence(z_mean, z_log_var) for inputs of shape {(n, d)}"
+    at_prior = _per_example(f(zeros, zeros), n, call)
+    expect_finite(at_prior, call)
     if np.any(np.abs(at_prior) > 1e-5):
         offset = float(at_prior[0])
         hint = " (the -1 inside the sum is missing)" if np.isclose(offset, 0.5 * d, rtol=1e-4) else ""
         fail(f"the KL is {offset:.4g} for z_mean = 0 and z_log_var = 0, where q is the prior itself: it should be 0"
              f"{hint}.")
-    z_mean = rng.normal(0, 1.5, size=(n, d)).astype("float32")
-    z_log_var = rng.uniform(-2, 2, size=(n, d)).astype("float32")
-    out = expect_shape(f(z_mean, z_log_var), (n,), "kl_divergence(z_mean, z_log_var)")
-    expect_finite(out, "kl_divergence")
-    ref = _kl(z_mean.astype("float64"), z_log_var.astype("float64"))
-    if np.allclose(out, ref, rtol=1e-4, atol=1e-5):
+    z_mean, z_log_var = _latent_inputs(rng, n, d)
+    out = _per_example(f(z_mean, z_log_var), n, call)
+    if not np.all(np.isfinite(out)):
+        fail(f"{call} contains NaN or infinity. z_log_var is log sigma^2 and is often negative: sigma^2 is "
+             "exp(z_log_var); never take the log or the square root of z_log_var itself.")
+    ref = _kl(z_mean, z_log_var)
+    if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
         return
-    if np.allclose(out, 0.5 * np.sum(np.exp(0.5 * z_log_var) + z_mean**2 - 1 - z_log_var, axis=-1), rtol=1e-4):
-        fail("you used exp(0.5 * log_var) = sigma where the formula has exp(log_var) = sigma^2.")
+    m, lv = z_mean.astype("float64"), z_log_var.astype("float64")
+    _first_match(out, [
+        (0.5 * np.sum(np.exp(0.5 * lv) + m**2 - 1 - lv, axis=-1), "you used exp(0.5 * log_var) = sigma where the "
+         "formula has exp(log_var) = sigma^2."),
+        (-ref, "your KL is negative: a KL divergence is never negative; KL = 0.5 sum(exp(log_var) + mean^2 - 1 - "
+         "log_var)."),
+        (2 * ref, "your KL is twice the right value: the factor 1/2 in front of the sum is missing."),
+        (ref / d, "you averaged over the latent dimensions: sum over them instead."),
+        (0.5 * np.sum(np.exp(lv) + m**2 - 1 + lv, axis=-1), "the sign of log_var is wrong: the sum has "
+         "- log sigma^2 = - log_var."),
+        (0.5 * np.sum(np.exp(lv) + np.abs(m) - 1 - lv, axis=-1), "use mean^2, not |mean|."),
+        (0.5 * np.sum(np.exp(lv) + m - 1 - lv, axis=-1), "use mean^2, not the mean itself."),
+        (0.5 * np.sum(np.exp(lv) ** 2 + m**2 - 1 - 2 * lv, axis=-1), "you treated z_log_var as log sigma: it is "
+         "log sigma^2, so sigma^2 = exp(log_var)."),
+    ], rtol=1e-4, atol=1e-4)
     if np.any(out < -1e-6):
-        fail(f"your KL is negative ({out.min():.4g}) for some inputs; a KL divergence is never negative: check "
-             "the signs (KL = 0.5 sum(exp(log_var) + mean^2 - 1 - log_var)).")
-    if np.allclose(out, 2 * ref, rtol=1e-4):
-        fail("your KL is twice the right value: the factor 1/2 in front of the sum is missing.")
-    if np.allclose(out, ref / d, rtol=1e-4):
-        fail("you averaged over the latent dimensions: sum over them instead.")
-    expect_close(out, ref, "kl_divergence(z_mean, z_log_var)", rtol=1e-4, atol=1e-5,
+        fail(f"your KL is negative ({out.min():.4g}) for some inputs; a KL divergence is never negative: check the "
+             "signs (KL = 0.5 sum(exp(log_var) + mean^2 - 1 - log_var)).")
+    expect_close(out, ref, call, rtol=1e-4, atol=1e-4,
                  hint="KL = 0.5 * sum over dimensions of (exp(log_var) + mean^2 - 1 - log_var).")
 
 
-def _bce_logits(x, logits):
-    return np.sum(np.logaddexp(0, logits) - x * logits, axis=-1)
-
-
-def _test_negative_elbo(f):
+def _test_kl_divergence(f):
     rng = np.random.default_rng()
-    n, d_x, d_z = int(rng.integers(3, 10)), int(rng.integers(10, 40)), int(rng.integers(2, 5))
+    d1, d2 = int(rng.integers(3, 6)), 2
+    _test_kl_once(f, rng, int(rng.integers(7, 12)), d1)
+    _test_kl_once(f, rng, int(rng.integers(3, 7)), d2)
+    m, lv = rng.normal(0, 1.5, size=(5, d1)).astype("float32"), rng.uniform(-2, 2, size=(5, d1)).astype("float32")
+    out, (g_m, g_lv) = _compiled(f, "kl_divergence", [m, lv], watch=[0, 1])
+    expect_close(out, _kl(m, lv), "kl_divergence inside a compiled training step", rtol=1e-4, atol=1e-4)
+    _expect_gradient(g_m, m, "kl_divergence", "z_mean")
+    _expect_gradient(g_lv, 0.5 * (np.exp(lv.astype("float64")) - 1), "kl_divergence", "z_log_var")
+
+
+# ----------------------------------------------------------------------------- negative_elbo
+
+
+def _elbo_inputs(rng, n, d_x, d_z):
     x = (rng.uniform(size=(n, d_x)) < 0.4).astype("float32")
     logits = rng.normal(0, 3, size=(n, d_x)).astype("float32")
-    z_mean = rng.normal(0, 1.5, size=(n, d_z)).astype("float32")
-    z_log_var = rng.uniform(-2, 2, size=(n, d_z)).astype("float32")
+    # large logits in the first row: right or confidently wrong pixels, where sigmoid-then-log and log(1 + exp) break
+    x[0, :6] = [0, 1, 0, 1, 1, 0]
+    logits[0, :6] = [40, -40, 100, -100, 100, -100]
+    z_mean, z_log_var = _latent_inputs(rng, n, d_z)
+    z_mean[0, :2], z_log_var[0, :2] = rng.normal(0, 1.5, 2), rng.uniform(-2, 2, 2)  # the KL stays moderate here
+    return x, logits, z_mean, z_log_var
+
+
+def _test_negative_elbo_once(f, rng, n, d_x, d_z):
+    x, logits, z_mean, z_log_var = _elbo_inputs(rng, n, d_x, d_z)
     what = f"negative_elbo(x, x_logits, z_mean, z_log_var) for x of shape {(n, d_x)}"
-    out = expect_shape(f(x, logits, z_mean, z_log_var), (n,), what)
-    expect_finite(out, what)
-    rec, kl = _bce_logits(x, logits.astype("float64")), _kl(z_mean.astype("float64"), z_log_var.astype("float64"))
+    out = _per_example(f(x, logits, z_mean, z_log_var), n, what)
+    rec, kl = _bce_logits(x, logits), _kl(z_mean, z_log_var)
     ref = rec + kl
+    if not np.all(np.isfinite(out)):
+        if np.all(np.isfinite(out[1:])):
+            fail(f"{what} is infinite or NaN for large logits (|logit| = 40 or 100, in the first row): sigmoid then "
+                 "log, or log(1 + exp(logit)), overflows in float32. Use the cross-entropy from logits, "
+                 "ops.binary_crossentropy(x, x_logits, from_logits=True), which stays exact there.")
+        expect_finite(out, what)
     if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
         return
-    if np.allclose(out, -ref, rtol=1e-4, atol=1e-4):
-        fail("you returned the ELBO; the loss is its negative, reconstruction + KL (both positive).")
-    if np.allclose(out, rec, rtol=1e-4, atol=1e-4):
-        fail("the KL term is missing: the negative ELBO is reconstruction + KL.")
-    if np.allclose(out, kl, rtol=1e-4, atol=1e-4):
-        fail("the reconstruction term is missing: the negative ELBO is reconstruction + KL.")
-    if np.allclose(out, rec / d_x + kl, rtol=1e-4, atol=1e-4):
-        fail("you averaged the reconstruction over the pixels: sum it over each example's pixels (nats per image).")
-    if np.allclose(out, rec - kl, rtol=1e-4, atol=1e-4):
-        fail("you subtracted the KL: the negative ELBO ADDS it to the reconstruction term.")
-    clipped = np.clip(logits, 1e-7, 1 - 1e-7)
-    as_probs = -np.sum(x * np.log(clipped) + (1 - x) * np.log(1 - clipped), axis=-1) + kl
-    if np.allclose(out, as_probs, rtol=1e-3, atol=1e-3):
-        fail("you treated the logits as probabilities: use the cross-entropy from logits (from_logits=True), "
-             "or apply the sigmoid first.")
+    d = x.astype("float64")
+    lg = logits.astype("float64")
+    candidates = [
+        (-ref, "you returned the ELBO; the loss is its negative, reconstruction + KL (both positive)."),
+        (rec, "the KL term is missing: the negative ELBO is reconstruction + KL."),
+        (kl, "the reconstruction term is missing: the negative ELBO is reconstruction + KL."),
+        (rec / d_x + kl, "you averaged the reconstruction over the pixels: sum it over each example's pixels."),
+        (rec - kl, "you subtracted the KL: the negative ELBO ADDS it to the reconstruction term."),
+        (np.sum(_softplus(d) - d * lg, axis=-1) + kl, "you swapped x and x_logits in the cross-entropy: the labels "
+         "are the pixels x, the logits are the decoder's output."),
+    ]
+    for high in (1 - 1e-7, float(np.float32(1 - 1e-7))):
+        p = np.clip(lg, 1e-7, high)
+        candidates.append((-np.sum(d * np.log(p) + (1 - d) * np.log(1 - p), axis=-1) + kl, "you treated the logits "
+                           "as probabilities: use the cross-entropy from logits (from_logits=True), or apply the "
+                           "sigmoid first."))
+    _first_match(out, candidates, rtol=1e-3, atol=1e-3)
+    if np.allclose(out[1:], ref[1:], rtol=1e-4, atol=1e-4):
+        fail(f"{what} is right for moderate logits but wrong for large ones (|logit| = 40 or 100, in the first row: "
+             f"{out[0]:.4g} instead of {ref[0]:.4g}): the sigmoid rounds to exactly 0 or 1 in float32 there, and "
+             "clipping it before the log changes the loss. Use the cross-entropy from logits, "
+             "ops.binary_crossentropy(x, x_logits, from_logits=True).")
     expect_close(out, ref, what, rtol=1e-4, atol=1e-4,
                  hint="Reconstruction: binary cross-entropy of x given the logits, summed over pixels; plus the KL.")
 
 
+def _test_negative_elbo(f):
+    rng = np.random.default_rng()
+    d_z1, d_z2 = int(rng.integers(3, 6)), 2
+    _test_negative_elbo_once(f, rng, int(rng.integers(3, 8)), int(rng.integers(10, 40)), d_z1)
+    _test_negative_elbo_once(f, rng, int(rng.integers(3, 8)), int(rng.integers(50, 80)), d_z2)
+    x, logits, m, lv = _elbo_inputs(rng, 5, int(rng.integers(10, 20)), d_z1)
+    x, logits = x[1:], logits[1:]  # moderate logits only: the gradient check below is about the graph, not numerics
+    m, lv = m[1:], lv[1:]
+    out, (g_logits, g_m, g_lv) = _compiled(f, "negative_elbo", [x, logits, m, lv], watch=[1, 2, 3])
+    expect_close(out, _bce_logits(x, logits) + _kl(m, lv), "negative_elbo inside a compiled training step",
+                 rtol=1e-4, atol=1e-4)
+    _expect_gradient(g_logits, 1 / (1 + np.exp(-logits.astype("float64"))) - x, "negative_elbo", "x_logits")
+    _expect_gradient(g_m, m, "negative_elbo", "z_mean")
+    _expect_gradient(g_lv, 0.5 * (np.exp(lv.astype("float64")) - 1), "negative_elbo", "z_log_var")
+
+
+# ----------------------------------------------------------------------------- sample_prior
+
+
 class _FakeDecoder:
-    """A decoder stand-in: a fixed linear map to logits, recording the codes it was given."""
+    """A decoder stand-in: a fixed linear map to logits, recording the codes it was given. Like a Keras model,
+    calling it returns a TensorFlow tensor and ``predict`` a NumPy array."""
 
     def __init__(self, rng, latent_dim, d_out):
+        self.latent_dim = latent_dim
         self.w = rng.normal(0, 1.0, size=(latent_dim, d_out)).astype("float32")
         self.codes = []
 
-    def __call__(self, z, training=False):
+    def logits(self, z):
         z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            fail(f"you gave the decoder codes of shape {z.shape}, expected (n, latent_dim) = (n, {self.latent_dim}).")
         self.codes.append(z)
         return z @ self.w
 
+    def __call__(self, z, training=False):
+        import tensorflow as tf
+
+        return tf.constant(self.logits(z))
+
     def predict(self, z, verbose=None, batch_size=None, **kwargs):
-        return self(z)
+        return self.logits(z)
 
 
-def _test_sample_prior(f):
-    rng = np.random.default_rng()
-    latent_dim, d_out, n = int(rng.integers(2, 6)), int(rng.integers(8, 14)), 5_000  # d_out != latent_dim
+def _test_sample_prior_once(f, rng, n, latent_dim):
+    d_out = int(rng.integers(8, 14))  # never latent_dim
     decoder = _FakeDecoder(rng, latent_dim, d_out)
-    out = expect_shape(f(decoder, n, latent_dim), (n, d_out), f"sample_prior(decoder, n={n}, latent_dim={latent_dim})")
-    expect_finite(out, "sample_prior(...)")
+    call = f"sample_prior(decoder, n={n}, latent_dim={latent_dim})"
+    out = as_array(f(decoder, n, latent_dim), call)
     if not decoder.codes:
         fail("sample_prior never called the decoder: return the decoder's output for your codes z.")
     z = decoder.codes[-1]
     if z.shape != (n, latent_dim):
         fail(f"you gave the decoder codes of shape {z.shape}, expected (n, latent_dim) = {(n, latent_dim)}.")
+    if out.shape != (n, d_out):
+        fail(f"{call} has shape {out.shape}, expected (n, the decoder's output size) = {(n, d_out)}.")
+    expect_finite(out, call)
+    if np.all(np.ptp(z, axis=0) == 0):
+        fail("all your codes are the same: draw a fresh z for every sample, shape (n, latent_dim).")
     if np.any(np.abs(z.mean(0)) > 0.1) or np.any(np.abs(z.std(0) - 1) > 0.05):
         fail(f"your codes have mean {np.round(z.mean(0), 2)} and standard deviation {np.round(z.std(0), 2)}: draw z "
              "from the prior N(0, I) (keras.random.normal).")
@@ -170,14 +355,23 @@ def _test_sample_prior(f):
     if abs(tails - 0.0455) > 0.01:
         fail(f"{tails:.1%} of your codes lie beyond 2 standard deviations; for N(0, I) it is 4.6%: draw z from a "
              "Gaussian, not another distribution with the same variance.")
-    logits = z @ decoder.w
+    corr = np.corrcoef(z, rowvar=False)
+    if np.max(np.abs(corr - np.eye(latent_dim))) > 0.1:
+        fail("the coordinates of your codes are correlated: draw every element of z independently, shape "
+             "(n, latent_dim), not one number per sample shared by its coordinates.")
+    logits = z.astype("float64") @ decoder.w
     if np.allclose(out, logits, rtol=1e-5, atol=1e-5):
         fail("you returned the decoder's logits: apply the sigmoid to get pixel probabilities in [0, 1].")
-    expect_close(out, 1 / (1 + np.exp(-logits)), "sample_prior(...)", rtol=1e-4, atol=1e-5,
-                 hint="Return sigmoid(decoder(z)).")
+    expect_close(out, 1 / (1 + np.exp(-logits)), call, rtol=1e-4, atol=1e-5, hint="Return sigmoid(decoder(z)).")
     again = as_array(f(decoder, n, latent_dim), "a second call")
     if np.array_equal(out, again):
         fail("two calls gave the same samples: draw fresh codes in each call (no fixed seed).")
+
+
+def _test_sample_prior(f):
+    rng = np.random.default_rng()
+    _test_sample_prior_once(f, rng, 10_000, int(rng.integers(3, 6)))
+    _test_sample_prior_once(f, rng, int(rng.integers(8_000, 12_000)), 2)
 
 
 check_reparameterize = make_check("reparameterize", _test_reparameterize)
