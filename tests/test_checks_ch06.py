@@ -1,14 +1,34 @@
-"""Chapter 6 checks: the reference solutions pass; wrong ones fail with a specific message."""
+"""Chapter 6 checks: correct solutions written differently pass; learners' mistakes fail with a specific message."""
 
 import numpy as np
 import pytest
 from conftest import assert_fails_with, assert_references_pass_and_stub_is_incomplete
+from keras import ops
 
 from gdl.checks import ch06
+
+# ----------------------------------------------------------------------------- alpha_bar
 
 
 def alpha_bar(betas):
     return np.cumprod(1 - betas)
+
+
+def alpha_bar_loop32(betas):
+    """A loop, in float32."""
+    out, running = [], np.float32(1.0)
+    for b in np.asarray(betas, dtype="float32"):
+        running = running * (np.float32(1.0) - b)
+        out.append(running)
+    return np.array(out)
+
+
+def alpha_bar_log(betas):
+    """exp of a cumulative sum of logs, with keras.ops."""
+    return ops.exp(ops.cumsum(ops.log1p(-ops.convert_to_tensor(np.asarray(betas, dtype="float64")))))
+
+
+# ----------------------------------------------------------------------------- q_sample
 
 
 def _a(alpha_bar, t, x0):
@@ -20,8 +40,56 @@ def q_sample(x0, t, alpha_bar, eps):
     return np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
 
 
+def q_sample_loop32(x0, t, alpha_bar, eps):
+    """One example at a time, in float32."""
+    out = np.empty(np.shape(x0), dtype="float32")
+    for i, ti in enumerate(t):
+        a = np.float32(alpha_bar[ti])
+        out[i] = np.sqrt(a) * np.float32(1) * x0[i].astype("float32") + np.sqrt(np.float32(1) - a) * eps[i]
+    return out
+
+
+def q_sample_ops(x0, t, alpha_bar, eps):
+    a = ops.take(ops.convert_to_tensor(alpha_bar), ops.convert_to_tensor(t))
+    a = ops.reshape(a, (-1,) + (1,) * (len(np.shape(x0)) - 1))
+    return ops.sqrt(a) * x0 + ops.sqrt(1 - a) * eps
+
+
+def q_no_reshape(x0, t, ab, e):  # coefficients of shape (n, 1): right for points, broken for images
+    a = ab[t][:, None]
+    return np.sqrt(a) * x0 + np.sqrt(1 - a) * e
+
+
+def q_own_noise(x0, t, ab, e):  # draws its own noise instead of using eps
+    return q_sample(x0, t, ab, np.random.default_rng().standard_normal(np.shape(x0)))
+
+
+# ----------------------------------------------------------------------------- diffusion_loss
+
+
 def loss(model, x0, t, alpha_bar, eps):
     return np.mean((eps - model(q_sample(x0, t, alpha_bar, eps), t)) ** 2)
+
+
+def loss_ops(model, x0, t, alpha_bar, eps):
+    x_t = q_sample_ops(x0, t, alpha_bar, eps)
+    return ops.mean(ops.square(ops.convert_to_tensor(eps) - model(ops.convert_to_numpy(x_t), t)))
+
+
+def loss_per_example(model, x0, t, alpha_bar, eps):
+    """The per-example means, then their mean (the same number: every example has as many coordinates)."""
+    err = (eps - model(q_sample_loop32(x0, t, alpha_bar, eps).astype("float64"), t)).reshape(len(x0), -1)
+    return float(np.mean([np.mean(row**2) for row in err]))
+
+
+def dl(m, x0, t, ab, e, pred_from=None, target=None, reduce=np.mean):
+    """The loss built from parts, so that each wrong variant differs from the reference in one way."""
+    x_t = q_sample(x0, t, ab, e)
+    pred = m(x_t if pred_from is None else pred_from(x0, x_t), t)
+    return reduce((e if target is None else target(x0, x_t, e)) - pred)
+
+
+# ----------------------------------------------------------------------------- reverse_step
 
 
 def step(x_t, t, eps_pred, betas, alpha_bar, z):
@@ -29,67 +97,149 @@ def step(x_t, t, eps_pred, betas, alpha_bar, z):
     return mean + np.sqrt(betas[t]) * z if t > 0 else mean
 
 
-CASES = {
-    "alpha_bar": (ch06.check_alpha_bar, alpha_bar),
-    "q_sample": (ch06.check_q_sample, q_sample),
-    "diffusion_loss": (ch06.check_diffusion_loss, loss),
-    "reverse_step": (ch06.check_reverse_step, step),
+def step_ops32(x_t, t, eps_pred, betas, alpha_bar, z):
+    """keras.ops in float32, written with alpha_t and a noise scale that is 0 at t = 0."""
+    alpha = np.float32(1 - betas[t])
+    coef = np.float32(betas[t] / np.sqrt(1 - alpha_bar[t]))
+    sigma = np.float32(np.sqrt(betas[t])) * float(t > 0)
+    x = ops.cast(x_t, "float32")
+    return (x - coef * ops.cast(eps_pred, "float32")) / ops.sqrt(alpha) + sigma * ops.cast(z, "float32")
+
+
+def mean_part(x, t, e, b, ab):
+    return (x - b[t] / np.sqrt(1 - ab[t]) * e) / np.sqrt(1 - b[t])
+
+
+def step_noise_from(t_min=1, std=lambda b, ab, t: np.sqrt(b[t])):
+    """The reference mean plus noise of the given std, added from index t_min on."""
+
+    def f(x, t, e, b, ab, z):
+        return mean_part(x, t, e, b, ab) + (std(b, ab, t) * z if t >= t_min else 0.0)
+
+    return f
+
+
+def noise(t, b, z):
+    return np.sqrt(b[t]) * z if t > 0 else 0.0
+
+
+def beta_tilde(b, ab, t):
+    return np.sqrt((1 - ab[t - 1]) / (1 - ab[t]) * b[t]) if t > 0 else 0.0
+
+
+def step_own_noise(x, t, e, b, ab, z):  # draws its own noise instead of using z
+    return step(x, t, e, b, ab, np.random.default_rng().standard_normal(np.shape(x)))
+
+
+def step_off_by_one(x, t, e, b, ab, z):  # betas[t - 1], alpha_bar[t - 1]: wraps to the last timestep at t = 0
+    return step(x, t - 1, e, b, ab, z) if t > 0 else mean_part(x, -1, e, b, ab)
+
+
+# --------------------------------------------------------------------------------------------- the tables
+
+CHECKS = {
+    "alpha_bar": ch06.check_alpha_bar,
+    "q_sample": ch06.check_q_sample,
+    "diffusion_loss": ch06.check_diffusion_loss,
+    "reverse_step": ch06.check_reverse_step,
+}
+
+REFERENCES = {
+    "alpha_bar": [alpha_bar, alpha_bar_loop32, alpha_bar_log],
+    "q_sample": [q_sample, q_sample_loop32, q_sample_ops],
+    "diffusion_loss": [loss, loss_ops, loss_per_example],
+    "reverse_step": [step, step_ops32],
+}
+
+WRONG = {
+    "alpha_bar": [
+        (lambda b: np.cumprod(b), "not the betas"),
+        (lambda b: 1 - np.cumprod(b), "not the betas"),
+        (lambda b: 1 - np.cumsum(b), "not a sum"),
+        (lambda b: np.cumsum(1 - b), "not a sum"),
+        (lambda b: np.exp(-np.cumsum(b)), "only approximates"),
+        (lambda b: 1 - b, "itself"),
+        (lambda b: np.concatenate([[1.0], np.cumprod(1 - b)[:-1]]), "Off by one"),
+        (lambda b: np.sqrt(np.cumprod(1 - b)), "sqrt(alpha_bar)"),
+        (lambda b: np.cumprod((1 - b)[::-1])[::-1], "Multiply from the first timestep"),
+        (lambda b: np.full(len(b), np.prod(1 - b)), "not the product of all of them"),
+        (lambda b: np.cumprod(1 - b)[1:], "has shape"),
+        (lambda b: np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)), "has shape"),  # the notebook's schedule
+        (lambda b: np.full(len(b), 0.5), "at index"),
+    ],
+    "q_sample": [
+        (lambda x0, t, ab, e: _a(ab, t, x0) * x0 + (1 - _a(ab, t, x0)) * e, "square roots"),
+        (lambda x0, t, ab, e: _a(ab, t, x0) * x0 + np.sqrt(1 - _a(ab, t, x0)) * e, "not alpha_bar_t"),
+        (lambda x0, t, ab, e: np.sqrt(_a(ab, t, x0)) * x0 + (1 - _a(ab, t, x0)) * e, "not by the variance"),
+        (lambda x0, t, ab, e: np.sqrt(1 - _a(ab, t, x0)) * x0 + np.sqrt(_a(ab, t, x0)) * e, "swapped"),
+        (lambda x0, t, ab, e: x0 + np.sqrt(1 - _a(ab, t, x0)) * e, "Scale x0 down"),
+        (lambda x0, t, ab, e: q_sample(x0, np.maximum(t - 1, 0), ab, e), "Off by one"),
+        (lambda x0, t, ab, e: q_sample(x0, t - 1, ab, e), "Off by one"),  # wraps to the last index at t = 0
+        (lambda x0, t, ab, e: q_sample(x0, t + 1, ab, e), "IndexError"),
+        (lambda x0, t, ab, e: q_sample(x0, np.full_like(t, t[0]), ab, e), "its own alpha_bar"),
+        (lambda x0, t, ab, e: q_sample(x0, t, ab, e[:1]), "its own noise eps[i]"),  # one eps shared by the rows
+        (q_own_noise, "draws noise of its own"),
+        (q_no_reshape, "Reshape the per-example coefficients"),
+        (lambda x0, t, ab, e: q_sample(x0, t, ab, e)[0], "has shape"),
+    ],
+    "diffusion_loss": [
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, pred_from=lambda x0, x_t: x0, reduce=lambda r: np.mean(r**2)),
+         "not the clean x0"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, target=lambda x0, x_t, e: x0, reduce=lambda r: np.mean(r**2)),
+         "not x0"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, target=lambda x0, x_t, e: x_t, reduce=lambda r: np.mean(r**2)),
+         "not with x_t"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, reduce=lambda r: np.sum(r**2)), "summed the squared errors"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, reduce=lambda r: np.mean(np.sum(r.reshape(len(r), -1)**2, 1))),
+         "summed over the coordinates"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, reduce=lambda r: np.mean(np.abs(r))), "absolute error"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, reduce=lambda r: np.sqrt(np.mean(r**2))), "square root"),
+        (lambda m, x0, t, ab, e: dl(m, x0, t, ab, e, reduce=lambda r: np.mean(r.reshape(len(r), -1)**2, axis=1)),
+         "one number"),
+        (lambda m, x0, t, ab, e: np.mean((e - m(q_sample(x0, t, ab, e), t / len(ab))) ** 2), "not t / T"),
+        (lambda m, x0, t, ab, e: np.mean((e - m(q_sample(x0, t, ab, e), t / 1000)) ** 2), "not t / 1000"),
+        (lambda m, x0, t, ab, e: np.mean((e - m(q_sample(x0, t, ab, e[:1]), t)) ** 2), "use all of eps"),
+        (lambda m, x0, t, ab, e: loss(m, x0, t, ab, np.random.default_rng().standard_normal(np.shape(x0))),
+         "draws noise or timesteps of its own"),
+        (lambda m, x0, t, ab, e: 0.1, "expected"),
+    ],
+    "reverse_step": [
+        (step_noise_from(t_min=10**9), "add the noise"),  # no noise at all
+        (step_noise_from(t_min=2), "add the noise"),  # no noise at index 1 either (t > 1)
+        (step_noise_from(t_min=0), "add no noise"),  # noise at index 0 too
+        (lambda x, t, e, b, ab, z: (x - b[t] / np.sqrt(1 - ab[t]) * e) / np.sqrt(ab[t]) + noise(t, b, z),
+         "not by sqrt(alpha_bar_t)"),
+        (lambda x, t, e, b, ab, z: (x - b[t] / np.sqrt(1 - ab[t]) * e) / (1 - b[t]) + noise(t, b, z),
+         "not by alpha_t itself"),
+        (lambda x, t, e, b, ab, z: (x - b[t] / np.sqrt(1 - ab[t]) * e) * np.sqrt(1 - b[t]) + noise(t, b, z),
+         "do not multiply by it"),
+        (lambda x, t, e, b, ab, z: (x - np.sqrt(1 - ab[t]) * e) / np.sqrt(1 - b[t]) + noise(t, b, z),
+         "noise coefficient"),
+        (lambda x, t, e, b, ab, z: (x - b[t] / (1 - ab[t]) * e) / np.sqrt(1 - b[t]) + noise(t, b, z),
+         "the square root is missing"),
+        (lambda x, t, e, b, ab, z: (x + b[t] / np.sqrt(1 - ab[t]) * e) / np.sqrt(1 - b[t]) + noise(t, b, z),
+         "Subtract the predicted noise"),
+        (step_noise_from(std=lambda b, ab, t: b[t]), "not beta_t"),
+        (step_noise_from(std=beta_tilde), "posterior variance"),
+        (lambda x, t, e, b, ab, z: step(x, t, e, b, ab, z[:1]), "use all of z"),  # one z shared by the rows
+        (step_own_noise, "draws noise of its own"),
+        (step_off_by_one, "Off by one"),
+        (lambda x, t, e, b, ab, z: x - e, "reverse_step(x_t, t="),
+    ],
 }
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_reference_passes_and_stub_is_incomplete(name):
-    check, reference = CASES[name]
-    assert_references_pass_and_stub_is_incomplete(check, reference)
+@pytest.mark.parametrize("name", CHECKS)
+def test_references_pass_and_stub_is_incomplete(name):
+    assert_references_pass_and_stub_is_incomplete(CHECKS[name], *REFERENCES[name])
 
 
-def step_mean_only(x_t, t, e, b, ab, z):
-    return (x_t - b[t] / np.sqrt(1 - ab[t]) * e) / np.sqrt(1 - b[t])
+@pytest.mark.parametrize("name, index", [(name, i) for name, wrongs in WRONG.items() for i in range(len(wrongs))])
+def test_wrong_implementations_fail_with_a_specific_message(name, index):
+    wrong, message = WRONG[name][index]
+    assert_fails_with(CHECKS[name], wrong, message)
 
 
-WRONG = [
-    # alpha_bar
-    (ch06.check_alpha_bar, lambda b: np.cumprod(b), "not the betas"),
-    (ch06.check_alpha_bar, lambda b: 1 - np.cumsum(b), "not a sum"),
-    (ch06.check_alpha_bar, lambda b: 1 - b, "itself"),
-    (ch06.check_alpha_bar, lambda b: np.concatenate([[1.0], np.cumprod(1 - b)[:-1]]), "Off by one"),
-    (ch06.check_alpha_bar, lambda b: np.cumprod(1 - b)[1:], "has shape"),
-    (ch06.check_alpha_bar, lambda b: np.full(len(b), 0.5), "alpha_bar at index"),
-    # q_sample
-    (ch06.check_q_sample, lambda x0, t, ab, e: _a(ab, t, x0) * x0 + (1 - _a(ab, t, x0)) * e, "square roots"),
-    (ch06.check_q_sample, lambda x0, t, ab, e: np.sqrt(1 - _a(ab, t, x0)) * x0 + np.sqrt(_a(ab, t, x0)) * e,
-     "swapped"),
-    (ch06.check_q_sample, lambda x0, t, ab, e: x0 + np.sqrt(1 - _a(ab, t, x0)) * e, "Scale x0 down"),
-    (ch06.check_q_sample, lambda x0, t, ab, e: q_sample(x0, np.maximum(t - 1, 0), ab, e), "Off by one"),
-    (ch06.check_q_sample, lambda x0, t, ab, e: q_sample(x0, np.full_like(t, t[0]), ab, e), "its own alpha_bar"),
-    (ch06.check_q_sample, lambda x0, t, ab, e: q_sample(x0, t, ab, e)[0], "has shape"),
-    # diffusion_loss
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: np.mean((e - m(x0, t)) ** 2), "not the clean x0"),
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: np.mean((x0 - m(q_sample(x0, t, ab, e), t)) ** 2),
-     "not x0"),
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: np.sum((e - m(q_sample(x0, t, ab, e), t)) ** 2),
-     "summed"),
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: np.mean(np.abs(e - m(q_sample(x0, t, ab, e), t))),
-     "squared error"),
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: np.mean((e - m(q_sample(x0, t, ab, e), t)) ** 2, axis=1),
-     "one number"),
-    (ch06.check_diffusion_loss, lambda m, x0, t, ab, e: 0.1, "diffusion_loss(...) is"),
-    # reverse_step
-    (ch06.check_reverse_step, step_mean_only, "add the noise"),
-    (ch06.check_reverse_step, lambda x, t, e, b, ab, z: step_mean_only(x, t, e, b, ab, z) + np.sqrt(b[t]) * z,
-     "add no noise"),
-    (ch06.check_reverse_step,
-     lambda x, t, e, b, ab, z: (x - b[t] / np.sqrt(1 - ab[t]) * e) / np.sqrt(ab[t]) + (np.sqrt(b[t]) * z if t else 0),
-     "not by sqrt(alpha_bar_t)"),
-    (ch06.check_reverse_step,
-     lambda x, t, e, b, ab, z: (x - np.sqrt(1 - ab[t]) * e) / np.sqrt(1 - b[t]) + (np.sqrt(b[t]) * z if t else 0),
-     "noise coefficient"),
-    (ch06.check_reverse_step, lambda x, t, e, b, ab, z: step_mean_only(x, t, e, b, ab, z) + (b[t] * z if t else 0),
-     "not beta_t"),
-    (ch06.check_reverse_step, lambda x, t, e, b, ab, z: x - e, "reverse_step(x_t, t="),
-]
-
-
-@pytest.mark.parametrize("check, wrong, message", WRONG)
-def test_wrong_implementations_fail_with_a_specific_message(check, wrong, message):
-    assert_fails_with(check, wrong, message)
+def test_every_exercise_has_eight_wrong_implementations_and_two_references():
+    for name in CHECKS:
+        assert len(WRONG[name]) >= 8 and len(REFERENCES[name]) >= 2, name

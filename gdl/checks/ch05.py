@@ -7,6 +7,10 @@
   pass maps to y.
 - ``check_flow_nll(f)``: ``f(z, log_det)`` returns the mean negative log-likelihood in nats per example,
   -mean(log N(z; 0, I) + log_det).
+
+Every run of the coupling checks tries the notebook's two 2-D masks, the first and the last half of a
+larger dimension kept, and a random mask; every run of the NLL check tries d = 2 and a larger d, with
+some coordinates 40 standard deviations out.
 """
 
 import numpy as np
@@ -16,34 +20,53 @@ from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail
 LOG_2PI = np.log(2 * np.pi)
 
 
-def _problem(rng):
-    """Random inputs: x (n, d), a mask with kept and transformed coordinates, and two conditioner networks."""
-    n, d = int(rng.integers(5, 30)), int(rng.integers(3, 8))
-    mask = np.zeros(d)
-    mask[rng.permutation(d)[: int(rng.integers(1, d))]] = 1.0  # at least one kept and one transformed
+def _networks(rng, d):
+    """Two conditioner networks like the chapter's: each maps (n, d) to (n, d) and uses every input."""
     w_s, w_t = rng.normal(size=(d, d)), rng.normal(size=(d, d))
     b_s, b_t = rng.normal(size=d), rng.normal(size=d)
 
-    def scale_fn(h):  # like the chapter's scale network: tanh-bounded; depends on every input it is given
+    def scale_fn(h):  # tanh-bounded, like the chapter's scale network
         return 1.5 * np.tanh(np.asarray(h, dtype="float64") @ w_s + b_s)
 
     def translation_fn(h):
         return np.asarray(h, dtype="float64") @ w_t + b_t
 
-    x = rng.normal(size=(n, d)) * 1.5
-    return x, mask, scale_fn, translation_fn
+    return scale_fn, translation_fn
+
+
+def _problems(rng):
+    """(x, mask, scale_fn, translation_fn, name) for every kind of mask, with n never equal to d.
+
+    The random mask comes first and is never a contiguous half, so that a layer which slices x[:, :d // 2]
+    instead of using the mask is told so; then both halves of a larger d, then the notebook's 2-D masks.
+    """
+    d = int(rng.integers(3, 9))
+    half = np.zeros(d)
+    half[: d // 2] = 1.0
+    while True:
+        random_mask = np.zeros(d)
+        random_mask[rng.permutation(d)[: int(rng.integers(1, d))]] = 1.0  # at least one kept and one transformed
+        if not (np.array_equal(random_mask, half) or np.array_equal(random_mask, 1 - half)):
+            break
+    masks = [(random_mask, f"the mask {random_mask.astype(int).tolist()}"),
+             (half, f"the first {d // 2} of {d} coordinates kept"),
+             (1 - half, f"the last {d - d // 2} of {d} coordinates kept"),
+             (np.array([1.0, 0.0]), "mask [1, 0]"), (np.array([0.0, 1.0]), "mask [0, 1]")]
+    out = []
+    for mask, name in masks:
+        n = int(rng.integers(10, 30))
+        x = rng.normal(size=(n, len(mask))) * 1.5
+        out.append((x, mask, *_networks(rng, len(mask)), name))
+    return out
+
+
+def _s_t(x, mask, scale_fn, translation_fn):
+    return scale_fn(x * mask) * (1 - mask), translation_fn(x * mask) * (1 - mask)
 
 
 def _forward(x, mask, scale_fn, translation_fn):
-    s = scale_fn(x * mask) * (1 - mask)
-    t = translation_fn(x * mask) * (1 - mask)
+    s, t = _s_t(x, mask, scale_fn, translation_fn)
     return x * mask + (1 - mask) * (x * np.exp(s) + t), s.sum(axis=1)
-
-
-def _inverse(y, mask, scale_fn, translation_fn):
-    s = scale_fn(y * mask) * (1 - mask)
-    t = translation_fn(y * mask) * (1 - mask)
-    return y * mask + (1 - mask) * ((y - t) * np.exp(-s))
 
 
 def _pair(out, what, names):
@@ -52,106 +75,179 @@ def _pair(out, what, names):
     return out
 
 
+def _close(a, b, atol=1e-6):
+    return np.allclose(a, b, rtol=1e-5, atol=atol)
+
+
+def _fixed_halves(x, mask):
+    """The masks a learner who slices x[:, :d // 2] instead of using ``mask`` would have."""
+    d = x.shape[1]
+    first = np.zeros(d)
+    first[: d // 2] = 1.0
+    return [m for m in (first, 1 - first) if not (np.array_equal(m, mask) or np.array_equal(m, 1 - mask))]
+
+
+def _forward_y_diagnosis(y, x, mask, scale_fn, translation_fn, where):
+    s, t = _s_t(x, mask, scale_fn, translation_fn)
+    free = mask == 0
+    for other in _fixed_halves(x, mask):
+        if _close(y, _forward(x, other, scale_fn, translation_fn)[0]):
+            fail(f"With {where} your layer kept other coordinates than the mask says: use `mask` "
+                 "(b = 1: kept), not a fixed split such as x[:, :d // 2].")
+    if _close(y, _forward(x, 1 - mask, scale_fn, translation_fn)[0]):
+        fail(f"With {where} you transformed the coordinates where mask is 1: b = 1 marks the kept coordinates, "
+             "which go into the networks; b = 0 the transformed ones.")
+    if not _close(y[:, ~free], x[:, ~free]):
+        fail(f"With {where} the kept coordinates (where mask is 1) changed: they must pass through unchanged, y = x "
+             "there (multiply the transformed part by 1 - mask, t included).")
+    candidates = [
+        (x * np.exp(-s) + t, "The transformed coordinates should be x * exp(s) + t; you used exp(-s), which is the "
+                             "inverse's."),
+        ((x + t) * np.exp(s), "Scale first, then translate: x * exp(s) + t, not (x + t) * exp(s)."),
+        (x * s + t, "Multiply by exp(s), not by s: the scale network outputs a log-scale, so that exp(s) > 0 and "
+                    "the layer is invertible."),
+    ]
+    s_all, t_all = scale_fn(x) * (1 - mask), translation_fn(x) * (1 - mask)
+    candidates.append((x * np.exp(s_all) + t_all, "Feed `x * mask` (the kept coordinates only) to `scale_fn` and "
+                                                  "`translation_fn`, not all of `x`: otherwise the layer cannot be "
+                                                  "inverted."))
+    for value, message in candidates:
+        if _close(y[:, free], value[:, free]):
+            fail(f"With {where}: {message}")
+
+
 def _test_coupling_forward(f):
     rng = np.random.default_rng()
-    x, mask, scale_fn, translation_fn = _problem(rng)
-    n, d = x.shape
-    x_before = x.copy()
-    y, log_det = _pair(f(x, mask, scale_fn, translation_fn), "coupling_forward", "y, log_det")
-    if not np.array_equal(x, x_before):
-        fail("`coupling_forward` changed its input `x`; compute y without modifying x.")
-    y = expect_shape(y, (n, d), f"y for x of shape {(n, d)}")
-    expect_finite(y, "y")
-    y_ref, ld_ref = _forward(x, mask, scale_fn, translation_fn)
-    kept = mask == 1
-    if not np.allclose(y[:, kept], x[:, kept], rtol=1e-5, atol=1e-6):
-        fail("The kept coordinates (where mask is 1) must pass through unchanged: y = x there.")
-    s = scale_fn(x * mask) * (1 - mask)
-    t = translation_fn(x * mask) * (1 - mask)
-    free = ~kept
-    if not np.allclose(y, y_ref, rtol=1e-5, atol=1e-6):
-        if np.allclose(y[:, free], (x * np.exp(-s) + t)[:, free], rtol=1e-5, atol=1e-6):
-            fail("The transformed coordinates should be x * exp(s) + t; you used exp(-s), which is the inverse's.")
-        if np.allclose(y[:, free], ((x + t) * np.exp(s))[:, free], rtol=1e-5, atol=1e-6):
-            fail("Scale first, then translate: x * exp(s) + t, not (x + t) * exp(s).")
-        s_all = scale_fn(x) * (1 - mask)
-        t_all = translation_fn(x) * (1 - mask)
-        if np.allclose(y[:, free], (x * np.exp(s_all) + t_all)[:, free], rtol=1e-5, atol=1e-6):
-            fail("Feed `x * mask` (the kept coordinates only) to `scale_fn` and `translation_fn`, not all of `x`: "
-                 "otherwise the layer cannot be inverted.")
-        expect_close(y, y_ref, "y", hint="y = mask * x + (1 - mask) * (x * exp(s) + t), with s, t from x * mask.")
-    log_det = as_array(log_det, "log_det")
-    if log_det.shape == (n, d):
-        fail(f"`log_det` has shape {(n, d)}: sum over the coordinates, one number per example, shape ({n},).")
-    log_det = expect_shape(log_det, (n,), "log_det")
-    if np.allclose(log_det, -ld_ref, rtol=1e-5, atol=1e-6):
-        fail("`log_det` has the wrong sign: the forward pass multiplies by exp(s), so log|det| = +sum(s).")
-    s_unmasked = scale_fn(x * mask).sum(axis=1)
-    if np.allclose(log_det, s_unmasked, rtol=1e-5, atol=1e-6):
-        fail("Sum s over the transformed coordinates only (where mask is 0): the kept ones are not scaled.")
-    if np.allclose(log_det, np.exp(s).sum(axis=1) - mask.sum(), rtol=1e-5, atol=1e-6) or np.allclose(
-            log_det, np.exp(s).sum(axis=1), rtol=1e-5, atol=1e-6):
-        fail("`log_det` is the sum of the scales s themselves (they are already logarithms), not of exp(s).")
-    expect_close(log_det, ld_ref, "log_det", hint="log|det dy/dx| = sum of s over the transformed coordinates.")
+    for x, mask, scale_fn, translation_fn, where in _problems(rng):
+        n, d = x.shape
+        y, log_det = _pair(f(x, mask, scale_fn, translation_fn), "coupling_forward", "y, log_det")
+        y = expect_shape(y, (n, d), f"y for x of shape {(n, d)} ({where})")
+        expect_finite(y, "y")
+        y_ref, ld_ref = _forward(x, mask, scale_fn, translation_fn)
+        if not _close(y, y_ref):
+            _forward_y_diagnosis(y, x, mask, scale_fn, translation_fn, where)
+            expect_close(y, y_ref, f"y ({where})", hint="y = mask * x + (1 - mask) * (x * exp(s) + t), with s, t "
+                                                        "from x * mask.")
+        log_det = as_array(log_det, "log_det")
+        if log_det.shape == (n, d):
+            fail(f"`log_det` has shape {(n, d)}: sum over the coordinates, one number per example, shape ({n},).")
+        if log_det.shape == (d,):
+            fail(f"`log_det` has shape ({d},): you summed over the examples (axis 0); sum over the coordinates "
+                 f"(axis 1), one number per example, shape ({n},).")
+        log_det = expect_shape(log_det, (n,), "log_det")
+        expect_finite(log_det, "log_det")
+        if _close(log_det, ld_ref):
+            continue
+        s, _ = _s_t(x, mask, scale_fn, translation_fn)
+        candidates = [
+            (-ld_ref, "`log_det` has the wrong sign: the forward pass multiplies by exp(s), so log|det| = +sum(s)."),
+            (scale_fn(x * mask).sum(axis=1), "Sum s over the transformed coordinates only (where mask is 0): the "
+                                             "kept ones are not scaled."),
+            (np.exp(s).sum(axis=1) - mask.sum(), "`log_det` is the sum of the scales s themselves (they are already "
+                                                 "logarithms), not of exp(s)."),
+            (np.exp(s).sum(axis=1), "`log_det` is the sum of the scales s themselves (they are already logarithms), "
+                                    "not of exp(s)."),
+            (s.mean(axis=1), "`log_det` is the sum of s over the coordinates, not their mean."),
+            (s[:, mask == 0].mean(axis=1), "`log_det` is the sum of s over the transformed coordinates, not their "
+                                           "mean."),
+        ]
+        for value, message in candidates:
+            if _close(log_det, value):
+                fail(f"With {where}: {message}")
+        expect_close(log_det, ld_ref, f"log_det ({where})", hint="log|det dy/dx| = sum of s over the transformed "
+                                                                 "coordinates.")
 
 
 def _test_coupling_inverse(f):
     rng = np.random.default_rng()
-    x, mask, scale_fn, translation_fn = _problem(rng)
-    n, d = x.shape
-    y, _ = _forward(x, mask, scale_fn, translation_fn)
-    x_back = f(y, mask, scale_fn, translation_fn)
-    if isinstance(x_back, (tuple, list)) and len(x_back) == 2 and np.shape(x_back[0]) == (n, d):
-        x_back = x_back[0]  # a (x, log_det) pair is fine too
-    x_back = expect_shape(x_back, (n, d), f"coupling_inverse(y, ...) for y of shape {(n, d)}")
-    expect_finite(x_back, "your inverse")
-    if np.allclose(x_back, x, rtol=1e-5, atol=1e-6):
-        return "Well done: your inverse undoes the forward pass."
-    s = scale_fn(y * mask) * (1 - mask)
-    t = translation_fn(y * mask) * (1 - mask)
-    free = mask == 0
-    if not np.allclose(x_back[:, ~free], x[:, ~free], rtol=1e-5, atol=1e-6):
-        fail("The kept coordinates (where mask is 1) must pass through unchanged: x = y there.")
-    if np.allclose(x_back[:, free], (y * np.exp(s) + t)[:, free], rtol=1e-5, atol=1e-6):
-        fail("You applied the forward pass y * exp(s) + t again; the inverse undoes it: x = (y - t) * exp(-s).")
-    if np.allclose(x_back[:, free], ((y - t) * np.exp(s))[:, free], rtol=1e-5, atol=1e-6):
-        fail("Undo the scaling with exp(-s): x = (y - t) * exp(-s) on the transformed coordinates.")
-    if np.allclose(x_back[:, free], (y * np.exp(-s) - t)[:, free], rtol=1e-5, atol=1e-6):
-        fail("Undo the steps in reverse order: subtract t first, then divide by exp(s): (y - t) * exp(-s).")
-    s_all = scale_fn(y) * (1 - mask)
-    t_all = translation_fn(y) * (1 - mask)
-    if np.allclose(x_back[:, free], ((y - t_all) * np.exp(-s_all))[:, free], rtol=1e-5, atol=1e-6):
-        fail("Feed `y * mask` to `scale_fn` and `translation_fn`: the kept coordinates are the same in x and y, "
-             "so they give back the very s and t of the forward pass.")
-    expect_close(x_back, x, "coupling_inverse(coupling_forward(x))", hint="It should give back x.")
+    for x, mask, scale_fn, translation_fn, where in _problems(rng):
+        n, d = x.shape
+        y, _ = _forward(x, mask, scale_fn, translation_fn)
+        x_back = f(y, mask, scale_fn, translation_fn)
+        if isinstance(x_back, (tuple, list)) and len(x_back) == 2 and np.shape(x_back[0]) == (n, d):
+            x_back = x_back[0]  # a (x, log_det) pair is fine too
+        x_back = expect_shape(x_back, (n, d), f"coupling_inverse(y, ...) for y of shape {(n, d)} ({where})")
+        expect_finite(x_back, "your inverse")
+        # (y - t) * exp(-s) cancels digits: in float32 its error grows with |y|. Wrong inverses are off by far more.
+        atol = 2e-6 * max(1.0, float(np.abs(y).max()))
+        if _close(x_back, x, atol):
+            continue
+        free = mask == 0
+        for other in _fixed_halves(x, mask):
+            s_o, t_o = _s_t(y, other, scale_fn, translation_fn)
+            if _close(x_back, y * other + (1 - other) * ((y - t_o) * np.exp(-s_o))):
+                fail(f"With {where} your inverse kept other coordinates than the mask says: use `mask` (b = 1: kept), "
+                     "not a fixed split such as y[:, :d // 2].")
+        if not _close(x_back[:, ~free], x[:, ~free]):
+            fail(f"With {where} the kept coordinates (where mask is 1) changed: they pass through unchanged, x = y "
+                 "there.")
+        s, t = _s_t(y, mask, scale_fn, translation_fn)
+        s_all, t_all = scale_fn(y) * (1 - mask), translation_fn(y) * (1 - mask)
+        candidates = [
+            (y, "Your inverse returned y unchanged: undo the transformation, x = (y - t) * exp(-s) where mask is 0."),
+            (y * np.exp(s) + t, "You applied the forward pass y * exp(s) + t again; the inverse undoes it: "
+                                "x = (y - t) * exp(-s)."),
+            ((y - t) * np.exp(s), "Undo the scaling with exp(-s): x = (y - t) * exp(-s) on the transformed "
+                                  "coordinates."),
+            (y * np.exp(-s) - t, "Undo the steps in reverse order: subtract t first, then divide by exp(s): "
+                                 "(y - t) * exp(-s)."),
+            ((y - t) / np.where(s == 0, 1.0, s), "Divide by exp(s), not by s: x = (y - t) * exp(-s)."),
+            ((y - t_all) * np.exp(-s_all), "Feed `y * mask` to `scale_fn` and `translation_fn`: the kept coordinates "
+                                           "are the same in x and y, so they give back the very s and t of the "
+                                           "forward pass."),
+        ]
+        for value, message in candidates:
+            if _close(x_back[:, free], value[:, free]):
+                fail(f"With {where}: {message}")
+        expect_close(x_back, x, f"coupling_inverse(coupling_forward(x)) ({where})", atol=atol,
+                     hint="It should give back x.")
 
 
 def _test_flow_nll(f):
     rng = np.random.default_rng()
-    n, d = int(rng.integers(5, 50)), int(rng.integers(2, 10))
-    z = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0)
-    log_det = rng.normal(size=n) * 3 + rng.uniform(-5, 5)
-    log_pz = -0.5 * (z**2 + LOG_2PI).sum(axis=1)
-    ref = -np.mean(log_pz + log_det)
-    out = as_array(f(z, log_det), "flow_nll(z, log_det)")
-    if out.shape == (n,):
-        fail(f"`flow_nll` returned one value per example, shape ({n},): return their mean, a single number.")
-    out = expect_shape(out, (), "flow_nll(z, log_det)")
-    expect_finite(out, "flow_nll(z, log_det)")
-    if np.isclose(out, ref, rtol=1e-5, atol=1e-6):
-        return None
-    if np.isclose(out, -np.mean(log_pz - log_det), rtol=1e-5, atol=1e-6):
-        fail("The log-determinant adds to log p(x): NLL = -mean(log N(z; 0, I) + log_det), so subtract log_det.")
-    if np.isclose(out, -ref, rtol=1e-5, atol=1e-6):
-        fail("You returned the log-likelihood; the NLL is its negative.")
-    if np.isclose(out, ref - 0.5 * d * LOG_2PI, rtol=1e-5, atol=1e-6):
-        fail("The normalising term 1/2 log(2 pi) per coordinate is missing from log N(z; 0, I).")
-    if np.isclose(out, -np.sum(log_pz + log_det), rtol=1e-5, atol=1e-6):
-        fail("You summed over the examples: return the mean NLL per example.")
-    if np.isclose(out, ref / d, rtol=1e-5, atol=1e-6):
-        fail("You divided by the dimension d: return nats per example (bits/dim comes later, from this).")
-    hint = "NLL = mean over examples of 1/2 sum(z^2 + log 2 pi) - log_det."
-    expect_close(out, ref, "flow_nll(z, log_det)", hint=hint)
+    for d in (2, int(rng.integers(3, 10))):
+        n = int(rng.integers(12, 50))
+        z = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0)
+        z[0, 0], z[1, -1] = 40.0, -40.0  # far in the tails: a density computed first underflows to 0 there
+        log_det = rng.normal(size=n) * 3 + rng.uniform(-5, 5)
+        log_pz = -0.5 * (z**2 + LOG_2PI).sum(axis=1)
+        ref = -np.mean(log_pz + log_det)
+        dtype = "float32" if d == 2 else "float64"  # both precisions, every run
+        out = as_array(f(z.astype(dtype), log_det.astype(dtype)), "flow_nll(z, log_det)")
+        what = f"flow_nll(z, log_det) for z of shape {(n, d)}"
+        if out.shape == (n,):
+            fail(f"`flow_nll` returned one value per example, shape ({n},): return their mean, a single number.")
+        out = float(expect_shape(out, (), what))
+        if not np.isfinite(out):
+            fail(f"{what} is {out}: with entries of z 40 standard deviations out, the density exp(-z^2/2) is 0 in "
+                 "floating point. Compute log N(z; 0, I) = -1/2 sum(z^2 + log 2 pi) directly, not the log of the "
+                 "density.")
+        if np.isclose(out, ref, rtol=1e-5, atol=1e-5):
+            continue
+        sq = (z**2).sum(axis=1)
+        candidates = [
+            (-np.mean(log_pz - log_det), "The log-determinant adds to log p(x): NLL = -mean(log N(z; 0, I) + log_det), "
+                                         "so subtract log_det."),
+            (-ref, "You returned the log-likelihood; the NLL is its negative."),
+            (ref - 0.5 * d * LOG_2PI, "The normalising term 1/2 log(2 pi) per coordinate is missing from "
+                                      "log N(z; 0, I)."),
+            (ref - 0.5 * (d - 1) * LOG_2PI, f"The normalising term is 1/2 log(2 pi) per coordinate, d/2 log(2 pi) "
+                                            f"in all (here d = {d}); you added it once."),
+            (ref - 0.5 * (d - 2) * LOG_2PI, f"The normalising term is d/2 log(2 pi) with d = {d} here: do not "
+                                            "assume d = 2."),
+            (-np.sum(log_pz + log_det), "You summed over the examples: return the mean NLL per example."),
+            (ref / d, "You divided by the dimension d: return nats per example (bits/dim comes later, from this)."),
+            (ref + 0.5 * np.mean(sq), "Each coordinate contributes z^2 / 2 (the variance is 1): you used z^2."),
+            (-np.mean(-0.5 * (z**2 + LOG_2PI).mean(axis=1) + log_det), "Sum log N over the d coordinates of each "
+                                                                       "example, do not average them."),
+            (-np.mean(-0.5 * np.sum(sq) - 0.5 * d * LOG_2PI + log_det), "Sum z^2 over the coordinates of each "
+                                                                        "example (axis=1), not over the whole batch."),
+        ]
+        for value, message in candidates:
+            if np.isclose(out, value, rtol=1e-5, atol=1e-5):
+                fail(message)
+        expect_close(out, ref, what, rtol=1e-5, atol=1e-5,
+                     hint="NLL = mean over examples of 1/2 sum(z^2 + log 2 pi) - log_det.")
 
 
 check_coupling_forward = make_check("coupling_forward", _test_coupling_forward)
