@@ -9,6 +9,7 @@ Small modules with one job each; import what you use, e.g. ``from gdl import dat
 - ``gdl.metrics``: what the chapters measure (negative ELBO and importance-weighted NLL in nats).
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
 - ``gdl.glue``: numbers from the run, glued into the prose.
+- ``gdl.progress``: one line per training run instead of per-epoch logs.
 
 Importing ``gdl`` imports nothing heavy; TensorFlow is only imported where it is needed.
 """
