@@ -1,7 +1,10 @@
 """The exercise-check framework: verdicts, messages, the CI modes, and `needs`."""
 
+import importlib
+
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from gdl import checks
 
@@ -172,3 +175,28 @@ def test_reference_uses_the_inputs_as_they_were_before_the_call():
         return x
 
     assert check_square.evaluate(in_place_square).status == checks.PASSED
+
+
+# ----------------------------------------------------------------------------- the standard, for every chapter
+
+CHAPTER_TESTS = sorted((ROOT / "tests").glob("test_checks_ch[0-9][0-9].py"))
+
+
+def test_every_exercise_notebook_has_checks_and_their_tests():
+    for path in (ROOT / "solutions").glob("*.ipynb"):
+        nn = path.stem[:2]
+        assert (ROOT / "gdl" / "checks" / f"ch{nn}.py").exists(), f"solutions/{path.name}: no gdl/checks/ch{nn}.py"
+        assert (ROOT / "tests" / f"test_checks_ch{nn}.py").exists(), f"solutions/{path.name}: no tests for its checks"
+
+
+@pytest.mark.parametrize("path", CHAPTER_TESTS, ids=[p.stem for p in CHAPTER_TESTS])
+def test_each_check_meets_the_standard(path):
+    """Every check of a chapter is tested with >= 2 correct and >= 8 wrong implementations (CONTRIBUTING.md)."""
+    tests = importlib.import_module(path.stem)
+    chapter = importlib.import_module(f"gdl.checks.{path.stem.removeprefix('test_checks_')}")
+    checks_defined = {name.removeprefix("check_") for name in vars(chapter) if name.startswith("check_")}
+    assert set(tests.CHECKS) == checks_defined, "CHECKS must list every check of the chapter"
+    for name in checks_defined:
+        assert tests.CHECKS[name] is getattr(chapter, f"check_{name}")
+        assert len(tests.REFERENCES.get(name, [])) >= 2, f"{name}: at least two correct implementations"
+        assert len(tests.WRONG.get(name, [])) >= 8, f"{name}: at least eight wrong implementations"
