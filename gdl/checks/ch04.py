@@ -3,32 +3,40 @@
 The discriminator outputs probabilities D(x) in (0, 1) (a sigmoid output, as in the chapter).
 
 - ``check_discriminator_loss(f)``: ``f(real_output, fake_output, smoothing=0.0)`` returns the binary
-  cross-entropy -mean[(1 - s) log D(x) + s log(1 - D(x))] - mean[log(1 - D(G(z)))] (one-sided smoothing s).
-- ``check_generator_loss(f)``: ``f(fake_output)`` returns the non-saturating loss -mean[log D(G(z))].
+  cross-entropy -mean[(1 - s) log D(x) + s log(1 - D(x))] - mean[log(1 - D(G(z)))] (one-sided smoothing s),
+  finite for outputs at exactly 0 and 1 (clipped to [1e-7, 1 - 1e-7]), and differentiable inside a
+  ``tf.function`` (the train step calls it there).
+- ``check_generator_loss(f)``: ``f(fake_output)`` returns the non-saturating loss -mean[log D(G(z))], with
+  the same two requirements.
 - ``check_gan_train_step(f)``: ``f(generator, discriminator, g_optimizer, d_optimizer, real_images, z,
   smoothing=0.0)`` takes one discriminator step, then one generator step against the updated
-  discriminator, with the same noise ``z``; returns ``(d_loss, g_loss)`` computed before each update.
+  discriminator, with the same noise ``z``; returns ``(d_loss, g_loss)`` computed before each update. The
+  check compiles it with ``tf.function`` (as the notebook does) and gives the two optimizers different
+  learning rates, so that each model's update tells which optimizer made it.
 - ``check_mode_coverage(f)``: ``f(samples, means, std, min_count)`` returns ``(modes_covered,
-  high_quality_fraction)`` for 2-D samples of a Gaussian mixture.
+  high_quality_fraction)`` for 2-D samples of a Gaussian mixture: a sample is high quality when its
+  distance to its nearest mean is strictly below 3 std; a mode is covered with at least min_count of them.
 """
 
 import numpy as np
 
-from gdl import data, metrics
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import _learner_line, _short, as_array, expect_close, expect_finite, expect_shape, fail, make_check
 
 EPS = 1e-7
+_NUMPY_HINT = ("Use keras.ops (ops.log, ops.mean, ops.clip) rather than NumPy, and no .numpy() or float(): "
+               "inside a compiled train step the outputs are symbolic tensors.")
+
+
+def _clipped(p):
+    return np.clip(np.asarray(p, dtype="float64"), EPS, 1 - EPS)
 
 
 def _bce_terms(real, fake, smoothing):
+    real, fake = _clipped(real), _clipped(fake)
     t = 1.0 - smoothing
     real_term = -np.mean(t * np.log(real) + (1 - t) * np.log(1 - real))
     fake_term = -np.mean(np.log(1 - fake))
     return real_term, fake_term
-
-
-def _probabilities(rng, n):
-    return rng.uniform(0.02, 0.98, size=(n, 1)).astype("float32")
 
 
 def _scalar(value, what):
@@ -36,62 +44,167 @@ def _scalar(value, what):
     if arr.size != 1:
         fail(f"{what} should be a single number (the mean over the batch), got shape {arr.shape}.")
     arr = arr.reshape(())
-    expect_finite(arr, what)
+    if not np.isfinite(arr):
+        fail(f"{what} is {float(arr)}: take the logarithms of probabilities clipped to [1e-7, 1 - 1e-7] "
+             "(ops.clip) so that outputs at exactly 0 or 1 still give a finite loss.")
     return float(arr)
+
+
+def _outputs(rng, n):
+    """Discriminator outputs as a fair discriminator gives them: real ones above 1/2, fake ones below."""
+    real = rng.uniform(0.5, 0.98, size=(n, 1)).astype("float32")
+    fake = rng.uniform(0.02, 0.3, size=(n, 1)).astype("float32")
+    return real, fake
+
+
+def _saturated(real, fake):
+    """The same outputs with some at exactly 0 and 1: a discriminator that is sure, or fooled completely."""
+    real, fake = real.copy(), fake.copy()
+    real[:2], real[2], fake[:2], fake[2] = 0.0, 1.0, 1.0, 0.0
+    return real, fake
+
+
+def _compiled(f, *arrays, **kwargs):
+    """``f``'s value and its gradients with respect to ``arrays``, computed inside a ``tf.function``.
+
+    Returns ``(value, grads)`` as NumPy, or fails with a message about NumPy in compiled code.
+    """
+    import tensorflow as tf
+
+    name = getattr(f, "__name__", "your function")
+
+    @tf.function
+    def run(*tensors):
+        with tf.GradientTape() as tape:
+            for x in tensors:
+                tape.watch(x)
+            value = f(*tensors, **kwargs)
+        value = tf.convert_to_tensor(value)
+        grads = tape.gradient(value, list(tensors))
+        return value, [tf.zeros_like(x) if g is None else g for x, g in zip(tensors, grads)], [
+            g is None for g in grads]
+
+    try:
+        value, grads, missing = run(*(tf.constant(a) for a in arrays))
+    except Exception as err:
+        fail(f"Your {name} fails on TensorFlow tensors inside a tf.function, where the train step calls it: "
+             f"{type(err).__name__}: {_short(err, 200)}{_learner_line(err, (f,))}. {_NUMPY_HINT}")
+    if all(bool(m) for m in missing):
+        fail(f"No gradient flows through your {name} to the discriminator's outputs, so the train step could "
+             f"not learn from it. {_NUMPY_HINT}")
+    return np.asarray(value, dtype="float64"), [np.asarray(g, dtype="float64") for g in grads]
+
+
+def _d_loss_diagnosis(got, real, fake, s):
+    """A specific message for a discriminator loss that does not match, or None."""
+    real_term, fake_term = _bce_terms(real, fake, s)
+    ref = real_term + fake_term
+    r, f = _clipped(real), _clipped(fake)
+    t = 1.0 - s
+    keras_smooth = -np.mean((1 - s / 2) * np.log(r) + s / 2 * np.log(1 - r)) - np.mean(
+        (1 - s / 2) * np.log(1 - f) + s / 2 * np.log(f))
+    candidates = [
+        (-ref, "Your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))), "
+               "a positive number."),
+        (ref / 2, "you averaged the two terms; the loss is their sum, -V(D, G) = -E[log D(x)] - E[log(1 - D(G(z)))]."),
+        (real_term, "only the real term is there: add -mean(log(1 - D(G(z)))) for the fake images (label 0)."),
+        (fake_term, "only the fake term is there: add -mean(log D(x)) for the real images (label 1)."),
+        (-np.mean(t * np.log(1 - r) + (1 - t) * np.log(r)) - np.mean(np.log(f)),
+         "the labels are swapped: real images have label 1 (-log D(x)), fakes label 0 (-log(1 - D(G(z))))."),
+        (ref * len(r), "you summed over the batch; take the mean of each term."),
+        (np.mean(t * np.log1p(np.exp(-r)) + (1 - t) * np.log1p(np.exp(r))) + np.mean(np.log1p(np.exp(f))),
+         "your loss treats D's outputs as logits (from_logits=True); here they are probabilities in (0, 1)."),
+    ]
+    if s > 0:
+        candidates += [
+            (sum(_bce_terms(real, fake, 0.0)), f"smoothing={s:.3f} made no difference: with one-sided label "
+                                               "smoothing the real target is 1 - smoothing."),
+            (real_term - np.mean(s * np.log(f) + (1 - s) * np.log(1 - f)),
+             "you smoothed the fake labels too; smooth only the real ones (one-sided): the fake target stays 0."),
+            (keras_smooth, "Keras's label_smoothing=s moves the targets to 1 - s/2 and s/2 (two-sided, towards "
+                           "1/2); set the real target to 1 - smoothing yourself and keep the fake target 0."),
+            (-np.mean(t * np.log(r)) + fake_term,
+             "the term smoothing * log(1 - D(x)) is missing: with target 1 - s the cross-entropy of a real "
+             "image is -[(1 - s) log D(x) + s log(1 - D(x))]."),
+            (sum(_bce_terms(real, fake, 1 - s)), f"the real target is 1 - smoothing = {t:.3f}, not smoothing."),
+        ]
+    for value, message in candidates:
+        if np.isclose(got, value, rtol=1e-4, atol=1e-5):
+            return message
+    return None
 
 
 def _test_discriminator_loss(f):
     rng = np.random.default_rng()
     n = int(rng.integers(8, 64))
-    # Outputs as a fair discriminator gives them: real ones above 1/2, fake ones below. (With fakes spread
-    # evenly around 1/2, smoothing the fake labels too would change the loss by about nothing.)
-    real = (0.5 + 0.48 * _probabilities(rng, n)).astype("float32")
-    fake = (0.02 + 0.28 * _probabilities(rng, n)).astype("float32")  # so that the two terms differ clearly
-    got = _scalar(f(real, fake), "discriminator_loss(real_output, fake_output)")
-    real_term, fake_term = _bce_terms(real, fake, 0.0)
-    ref = real_term + fake_term
-    if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        if np.isclose(got, -ref, rtol=1e-4):
-            fail("Your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))), "
-                 "a positive number.")
-        if np.isclose(got, ref / 2, rtol=1e-4):
-            fail("you averaged the two terms; the loss is their sum, -V(D, G) = -E[log D(x)] - E[log(1 - D(G(z)))].")
-        if np.isclose(got, real_term, rtol=1e-4):
-            fail("only the real term is there: add -mean(log(1 - D(G(z)))) for the fake images (label 0).")
-        if np.isclose(got, fake_term, rtol=1e-4):
-            fail("only the fake term is there: add -mean(log D(x)) for the real images (label 1).")
-        if np.isclose(got, -np.mean(np.log(1 - real)) - np.mean(np.log(fake)), rtol=1e-4):
-            fail("the labels are swapped: real images have label 1 (-log D(x)), fakes label 0 (-log(1 - D(G(z)))).")
-        fail(f"discriminator_loss is {got:.6g}, expected {ref:.6g} = -mean(log D(x)) - mean(log(1 - D(G(z)))).")
+    real, fake = _outputs(rng, n)
     s = float(rng.uniform(0.05, 0.3))
-    got = _scalar(f(real, fake, smoothing=s), f"discriminator_loss(..., smoothing={s:.3f})")
-    real_term, fake_term = _bce_terms(real, fake, s)
-    ref = real_term + fake_term
-    if np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        return
-    if np.isclose(got, sum(_bce_terms(real, fake, 0.0)), rtol=1e-4):
-        fail(f"smoothing={s:.3f} made no difference: with one-sided label smoothing the real target is 1 - smoothing.")
-    two_sided = real_term - np.mean(s * np.log(fake) + (1 - s) * np.log(1 - fake))
-    if np.isclose(got, two_sided, rtol=1e-4):
-        fail("you smoothed the fake labels too; smooth only the real ones (one-sided): the fake target stays 0.")
-    fail(f"with smoothing={s:.3f} the loss is {got:.6g}, expected {ref:.6g}: the real target is 1 - smoothing.")
+    for smoothing in (0.0, s):
+        if smoothing:
+            got = _scalar(f(real, fake, smoothing=s), f"discriminator_loss(..., smoothing={s:.3f})")
+        else:
+            got = _scalar(f(real, fake), "discriminator_loss(real_output, fake_output)")
+        ref = sum(_bce_terms(real, fake, smoothing))
+        if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
+            message = _d_loss_diagnosis(got, real, fake, smoothing)
+            if message:
+                fail(message)
+            fail(f"discriminator_loss(..., smoothing={smoothing:.3f}) is {got:.6g}, expected {ref:.6g} = "
+                 "-mean((1 - s) log D(x) + s log(1 - D(x))) - mean(log(1 - D(G(z)))).")
+    # Outputs at exactly 0 and 1: a confident or fooled discriminator. The loss must stay finite, each
+    # saturated output costing about -log(1e-7) = 16.1 (1.0 of slack per saturated output for other epsilons).
+    real_x, fake_x = _saturated(real, fake)
+    got = _scalar(f(real_x, fake_x), "discriminator_loss with outputs at exactly 0 and 1")
+    ref = sum(_bce_terms(real_x, fake_x, 0.0))
+    if abs(got - ref) > 4.0 / n + 1e-3 * abs(ref):
+        fail(f"With some outputs at exactly 0 and 1 your loss is {got:.4g}, expected about {ref:.4g}: clip the "
+             "probabilities to [1e-7, 1 - 1e-7] (ops.clip) before taking the logarithms, not more and not less.")
+    # Inside a tf.function, as the train step calls it: the value and its gradients with respect to the outputs.
+    value, (g_real, g_fake) = _compiled(f, real, fake, smoothing=s)
+    expect_close(value, sum(_bce_terms(real, fake, s)), "discriminator_loss inside a tf.function", rtol=1e-4,
+                 atol=1e-5)
+    t = 1.0 - s
+    r, fk = real.astype("float64"), fake.astype("float64")
+    expect_close(g_real, -(t / r - (1 - t) / (1 - r)) / n, "the gradient of discriminator_loss with respect to "
+                 "real_output", rtol=1e-3, atol=1e-6)
+    expect_close(g_fake, 1 / (1 - fk) / n, "the gradient of discriminator_loss with respect to fake_output",
+                 rtol=1e-3, atol=1e-6)
 
 
 def _test_generator_loss(f):
     rng = np.random.default_rng()
     n = int(rng.integers(8, 64))
-    fake = _probabilities(rng, n)
+    _, fake = _outputs(rng, n)
+    fake = np.concatenate([fake[: n // 2], rng.uniform(0.3, 0.98, size=(n - n // 2, 1)).astype("float32")])
     got = _scalar(f(fake), "generator_loss(fake_output)")
-    ref = -np.mean(np.log(fake))
-    if np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        return
-    if np.isclose(got, np.mean(np.log(1 - fake)), rtol=1e-4):
-        fail("this is the minimax (saturating) loss mean(log(1 - D(G(z)))); use the non-saturating -mean(log D(G(z))).")
-    if np.isclose(got, -ref, rtol=1e-4):
-        fail("your loss has the wrong sign: the generator minimises -log D(G(z)).")
-    if np.isclose(got, n * ref, rtol=1e-4):
-        fail("you summed over the batch; take the mean, so the loss does not depend on the batch size.")
-    fail(f"generator_loss is {got:.6g}, expected {ref:.6g} = -mean(log D(G(z))).")
+    ref = -np.mean(np.log(fake.astype("float64")))
+    if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
+        p = fake.astype("float64")
+        candidates = [
+            (np.mean(np.log(1 - p)), "this is the minimax (saturating) loss mean(log(1 - D(G(z)))); use the "
+                                     "non-saturating -mean(log D(G(z)))."),
+            (-ref, "your loss has the wrong sign: the generator minimises -log D(G(z))."),
+            (n * ref, "you summed over the batch; take the mean, so the loss does not depend on the batch size."),
+            (-np.mean(np.log(1 - p)), "this is the discriminator's loss on the fakes (label 0); the generator "
+                                      "wants D(G(z)) near 1: -mean(log D(G(z))), label 1."),
+            (np.mean(np.log1p(np.exp(-p))), "your loss treats D's outputs as logits (from_logits=True); here "
+                                              "they are probabilities in (0, 1)."),
+        ]
+        for value, message in candidates:
+            if np.isclose(got, value, rtol=1e-4, atol=1e-5):
+                fail(message)
+        fail(f"generator_loss is {got:.6g}, expected {ref:.6g} = -mean(log D(G(z))).")
+    fake_x, _ = _saturated(fake, fake)  # two outputs at exactly 0, one at 1
+    got = _scalar(f(fake_x), "generator_loss with outputs at exactly 0 and 1")
+    ref = -np.mean(np.log(_clipped(fake_x)))
+    if abs(got - ref) > 2.0 / n + 1e-3 * abs(ref):
+        fail(f"With some outputs at exactly 0 and 1 your loss is {got:.4g}, expected about {ref:.4g}: clip the "
+             "probabilities to [1e-7, 1 - 1e-7] (ops.clip) before taking the logarithm, not more and not less.")
+    value, (grad,) = _compiled(f, fake)
+    expect_close(value, -np.mean(np.log(fake.astype("float64"))), "generator_loss inside a tf.function", rtol=1e-4,
+                 atol=1e-5)
+    expect_close(grad, -1 / fake.astype("float64") / n, "the gradient of generator_loss with respect to fake_output",
+                 rtol=1e-3, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- one train step
@@ -149,13 +262,50 @@ def _g_loss(g, d, z):
     return -keras.ops.mean(keras.ops.log(keras.ops.clip(d(g(z)), EPS, 1 - EPS)))
 
 
+_STEP_ERRORS = [
+    ("can only be called for the variables it was originally built with",
+     "one optimizer updated both models (a Keras optimizer serves the variables it first updated): apply the "
+     "discriminator's gradients with d_optimizer and the generator's with g_optimizer."),
+    ("No gradients provided",
+     "a model's weights got no gradient: compute generator(z) and the discriminator's outputs inside the "
+     "GradientTape whose gradient you take (a tensor computed before the tape is a constant to it)."),
+    ("symbolic", "NumPy does not work inside the compiled train step. " + _NUMPY_HINT),
+    ("numpy", "NumPy does not work inside the compiled train step. " + _NUMPY_HINT),
+]
+
+
+def _run_step(f, g, d, lr_g, lr_d, real, z, s):
+    """Call the learner's step compiled with tf.function, as the notebook does; turn errors into messages."""
+    import keras
+    import tensorflow as tf
+
+    g_opt, d_opt = keras.optimizers.SGD(lr_g), keras.optimizers.SGD(lr_d)
+    try:
+        return tf.function(f)(g, d, g_opt, d_opt, real, z, smoothing=s)
+    except NotImplementedError as err:
+        if "symbolic" not in str(err):
+            raise  # the exercise stub: "not yet complete"
+        fail(f"NumPy does not work inside the compiled train step: {_short(err, 150)}{_learner_line(err, (f,))}. "
+             + _NUMPY_HINT)
+    except Exception as err:
+        text = str(err)
+        for key, message in _STEP_ERRORS:
+            if key in text:
+                fail(f"{message} (Under tf.function your step raised {type(err).__name__}{_learner_line(err, (f,))}.)")
+        fail(f"Compiled with tf.function, as the notebook's training cell runs it, your gan_train_step raised "
+             f"{type(err).__name__}: {_short(err, 300)}{_learner_line(err, (f,))}")
+
+
 def _test_gan_train_step(f):
     import keras
 
     rng = np.random.default_rng()
     seed = int(rng.integers(1000))
     latent_dim, data_dim, n = int(rng.integers(2, 5)), int(rng.integers(3, 7)), int(rng.integers(8, 32))
-    lr, s = 0.1, float(rng.uniform(0.05, 0.2))
+    s = float(rng.uniform(0.05, 0.2))
+    # Two optimizers with clearly different learning rates: each model's update tells which one made it.
+    lr_d = float(rng.uniform(0.08, 0.12))
+    lr_g = lr_d * float(rng.uniform(0.4, 0.6))
     real = rng.normal(1.0, 0.5, size=(n, data_dim)).astype("float32")
     z = rng.standard_normal((n, latent_dim)).astype("float32")
 
@@ -167,103 +317,202 @@ def _test_gan_train_step(f):
 
     # The reference: a discriminator step, then a generator step against the updated discriminator.
     g, d = fresh()
-    d_loss_ref = _sgd_step(d, lambda: _d_loss(g, d, real, z, s), lr)
+    d_loss_ref = _sgd_step(d, lambda: _d_loss(g, d, real, z, s), lr_d)
     w_d1 = _weights(d)
-    g_loss_ref = _sgd_step(g, lambda: _g_loss(g, d, z), lr)
+    g_loss_ref = _sgd_step(g, lambda: _g_loss(g, d, z), lr_g)
     w_g1 = _weights(g)
 
     g, d = fresh()
-    out = f(g, d, keras.optimizers.SGD(lr), keras.optimizers.SGD(lr), real, z, smoothing=s)
+    out = _run_step(f, g, d, lr_g, lr_d, real, z, s)
     w_g, w_d = _weights(g), _weights(d)
+
+    def d_after(loss_fn, lr):
+        g_, d_ = fresh()
+        _sgd_step(d_, lambda: loss_fn(g_, d_), lr)
+        return _weights(d_)
+
+    def g_after(loss_fn, lr, d_weights):
+        g_, d_ = fresh()
+        d_.set_weights(d_weights)
+        _sgd_step(g_, lambda: loss_fn(g_, d_), lr)
+        return _weights(g_)
+
     if _same(w_d, w_d0):
         fail("the discriminator's weights did not change: apply its gradients with d_optimizer.")
     if _same(w_g, w_g0):
         fail("the generator's weights did not change: apply its gradients with g_optimizer.")
     if not _same(w_d, w_d1):
-        # Did the discriminator also move in the generator step?
+        if _same(w_d, d_after(lambda g_, d_: _d_loss(g_, d_, real, z, s), lr_g)):
+            fail("the discriminator was updated with g_optimizer (the optimizers are swapped): apply the "
+                 "discriminator's gradients with d_optimizer and the generator's with g_optimizer.")
         g2, d2 = fresh()
-        g2.set_weights(w_g0)
         d2.set_weights(w_d1)
-        _sgd_step(d2, lambda: _g_loss(g2, d2, z), lr)
+        _sgd_step(d2, lambda: _g_loss(g2, d2, z), lr_d)
         if _same(w_d, _weights(d2)):
             fail("the discriminator changed in the generator step: differentiate the generator loss with respect to "
                  "generator.trainable_weights only.")
-        g3, d3 = fresh()
-        _sgd_step(d3, lambda: _d_loss(g3, d3, real, z, 0.0), lr)
-        if _same(w_d, _weights(d3)):
+        if _same(w_d, d_after(lambda g_, d_: _d_loss(g_, d_, real, z, 0.0), lr_d)):
             fail(f"the discriminator step ignored smoothing={s:.3f}: pass it on to discriminator_loss.")
-        g4, d4 = fresh()
-        _sgd_step(d4, lambda: -_d_loss(g4, d4, real, z, s), lr)
-        if _same(w_d, _weights(d4)):
+        if _same(w_d, d_after(lambda g_, d_: -_d_loss(g_, d_, real, z, s), lr_d)):
             fail("the discriminator moved up its loss: apply the gradients of discriminator_loss (a loss to minimise).")
         fail("after your step the discriminator's weights differ from one gradient step on discriminator_loss "
-             "(real_images against generator(z)).")
+             "(real_images against generator(z), with the given z).")
     if not _same(w_g, w_g1):
-        g5, d5 = fresh()  # simultaneous updates: the generator step sees the old discriminator
-        _sgd_step(g5, lambda: _g_loss(g5, d5, z), lr)
-        if _same(w_g, _weights(g5)):
+        if _same(w_g, g_after(lambda g_, d_: _g_loss(g_, d_, z), lr_d, w_d1)):
+            fail("the generator was updated with d_optimizer: apply the generator's gradients with g_optimizer.")
+        if _same(w_g, g_after(lambda g_, d_: _g_loss(g_, d_, z), lr_g, w_d0)):
             fail("the generator step used the discriminator from before its update: update the discriminator first, "
                  "then compute the generator loss with the updated discriminator (alternating updates).")
-        g6, d6 = fresh()
-        d6.set_weights(w_d1)
-        _sgd_step(g6, lambda: keras.ops.mean(keras.ops.log(1 - keras.ops.clip(d6(g6(z)), EPS, 1 - EPS))), lr)
-        if _same(w_g, _weights(g6)):
+        saturating = g_after(lambda g_, d_: keras.ops.mean(keras.ops.log(1 - keras.ops.clip(d_(g_(z)), EPS, 1 - EPS))),
+                             lr_g, w_d1)
+        if _same(w_g, saturating):
             fail("the generator step minimised the saturating loss log(1 - D(G(z))); use generator_loss, "
                  "-mean(log D(G(z))).")
-        g7, d7 = fresh()
-        d7.set_weights(w_d1)
-        _sgd_step(g7, lambda: -_g_loss(g7, d7, z), lr)
-        if _same(w_g, _weights(g7)):
+        if _same(w_g, g_after(lambda g_, d_: -_g_loss(g_, d_, z), lr_g, w_d1)):
             fail("the generator moved up its loss: apply the gradients of generator_loss (a loss to minimise).")
+        g_again, d_again = fresh()
+        _run_step(f, g_again, d_again, lr_g, lr_d, real, z, s)
+        if not _same(_weights(g_again), w_g):
+            fail("your step gives different generator weights from the very same inputs: it draws noise of its "
+                 "own. Use the given z in both steps.")
         fail("after your step the generator's weights differ from one gradient step on generator_loss "
-             "(discriminator(generator(z)) with the updated discriminator).")
+             "(discriminator(generator(z)) with the updated discriminator and the same z).")
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         fail(f"gan_train_step should return the pair (d_loss, g_loss), got {type(out).__name__}.")
-    expect_close(_scalar(out[0], "d_loss"), d_loss_ref, "the returned d_loss", rtol=1e-4, atol=1e-5,
-                 hint="Return the discriminator loss computed before its update.")
-    expect_close(_scalar(out[1], "g_loss"), g_loss_ref, "the returned g_loss", rtol=1e-4, atol=1e-5,
-                 hint="Return the generator loss computed before its update.")
+    d_loss, g_loss = _scalar(out[0], "d_loss"), _scalar(out[1], "g_loss")
+    g1, d1 = fresh()
+    d1.set_weights(w_d1)
+    g1.set_weights(w_g1)
+    if not np.isclose(d_loss, d_loss_ref, rtol=1e-4, atol=1e-5):
+        after = [float(_d_loss(g_, d1, real, z, s)) for g_ in (g0, g1)]  # after the discriminator's or both updates
+        if any(np.isclose(d_loss, a, rtol=1e-4, atol=1e-5) for a in after):
+            fail("the returned d_loss is the loss after the discriminator's update: return the loss computed "
+                 "before it (the one whose gradients you applied).")
+        expect_close(d_loss, d_loss_ref, "the returned d_loss", hint="Return the discriminator loss computed before "
+                     "its update.")
+    if not np.isclose(g_loss, g_loss_ref, rtol=1e-4, atol=1e-5):
+        if np.isclose(g_loss, float(_g_loss(g1, d1, z)), rtol=1e-4, atol=1e-5):
+            fail("the returned g_loss is the loss after the generator's update: return the loss computed "
+                 "before it (the one whose gradients you applied).")
+        expect_close(g_loss, g_loss_ref, "the returned g_loss", hint="Return the generator loss computed before its "
+                     "update.")
 
 
 # ------------------------------------------------------------------------------------------- mode coverage
 
 
+def _coverage(samples, means, std, min_count, threshold=None):
+    """(modes covered, fraction high quality), with an optional other distance rule (for the diagnosis)."""
+    d = np.linalg.norm(samples[:, None] - means[None], axis=-1)
+    nearest = d.argmin(1)
+    good = d.min(1) < 3 * std if threshold is None else threshold(samples - means[nearest], d.min(1))
+    counts = np.bincount(nearest[good], minlength=len(means))
+    return int(np.sum(counts >= min_count)), float(good.mean())
+
+
+def _mode_problem(rng):
+    """Samples of a mixture built so that every threshold matters and each mistake gives another answer.
+
+    Means and std are multiples of 1/64 (exact in floating point), so a sample at exactly 3 std from its
+    mean is at exactly 3 std in any correct computation. The sizes avoid the notebook's (8 modes,
+    std 0.05, min_count 20), so that a constant copied from there fails.
+    """
+    k = int(rng.integers(10, 14))
+    means = np.round(64 * _ring(k, float(rng.uniform(3.0, 4.0)))) / 64
+    std, min_count = int(rng.integers(2, 7)) / 64, int(rng.integers(5, 15))
+
+    def around(j, count, low, high):
+        r = std * rng.uniform(low, high, size=count)
+        a = rng.uniform(0, 2 * np.pi, size=count)
+        return means[j] + np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+
+    def at(j, offsets):
+        return means[j] + std * np.asarray(offsets, dtype="float64")
+
+    axis = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])[rng.integers(4)]
+    ladder = np.array([0.05, 0.2, 0.5, 0.9, 1.5, 2.2, 2.7, 3.1, 3.4, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    ladder = ladder[ladder * std < 0.6]  # radii (in std) that separate every wrong threshold from the others
+    parts = [
+        around(0, min_count, 0.0, 2.5),  # exactly min_count high-quality samples: covered
+        around(1, min_count - 1, 0.0, 2.5),  # one too few: not covered
+        around(2, min_count - 1, 0.0, 2.5),
+        around(3, 3 * min_count, 3.3, 3.8),  # many samples, none high quality
+        around(4, min_count - 1, 0.0, 2.5), at(4, [(3.0, 0.0), (0.0, -3.0)]),  # two at exactly 3 std
+        around(5, min_count - 1, 0.0, 2.5), at(5, [(2.5, 2.5), (-2.5, 2.5), (2.5, -2.5)]),  # in the box, not the disc
+        around(6, min_count + 1, 0.0, 2.5),  # covered, with fewer than 20
+        # mode 7 gets no sample
+        around(8, 3 * min_count, 0.0, 2.9), means[8] + std * ladder[:, None] * axis,
+    ]
+    for j in range(9, k):
+        parts.append(around(j, int(rng.integers(3 * min_count, 6 * min_count)), 0.0, 2.9))
+    samples = rng.permutation(np.concatenate(parts))
+    return samples, means, std, min_count
+
+
+def _ring(k, radius):
+    angles = 2 * np.pi * np.arange(k) / k
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
 def _test_mode_coverage(f):
     rng = np.random.default_rng()
-    k = int(rng.integers(5, 10))
-    means = data.ring_means(k, radius=float(rng.uniform(1.5, 3.0))).astype("float64")
-    std, min_count = float(rng.uniform(0.03, 0.1)), int(rng.integers(5, 15))
-    # Full modes, one mode with too few samples, one with none, and off-mode samples.
-    counts = rng.integers(min_count + 5, 4 * min_count, size=k)
-    counts[0], counts[1] = min_count - 2, 0
-    on = np.concatenate([means[j] + std * rng.standard_normal((c, 2)).clip(-2.5, 2.5) for j, c in enumerate(counts)])
-    # Near mode 0 but further than 3 std: these count for no mode (so mode 0 stays uncovered).
-    angle = rng.uniform(0, 2 * np.pi, size=3 * min_count)
-    near = means[0] + 3.5 * std * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    between = (means[rng.integers(0, k, 40)] + means[rng.integers(0, k, 40)]) / 2 + rng.uniform(-0.5, 0.5, (40, 2))
-    between = between[np.min(np.linalg.norm(between[:, None] - means[None], axis=-1), axis=1) > 3 * std]
-    samples = rng.permutation(np.concatenate([on, near, between]))
+    samples, means, std, min_count = _mode_problem(rng)
     out = f(samples, means, std, min_count)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         fail(f"mode_coverage should return the pair (modes_covered, high_quality_fraction), got {type(out).__name__}.")
-    covered = expect_shape(out[0], (), "modes_covered")
-    fraction = expect_shape(out[1], (), "high_quality_fraction")
-    ref_covered, ref_fraction = metrics.mode_coverage(samples, means, std, min_count)
+    covered = float(expect_shape(out[0], (), "modes_covered"))
+    fraction = float(expect_shape(out[1], (), "high_quality_fraction"))
+    expect_finite(np.array([covered, fraction]), "mode_coverage's result")
+    ref_covered, ref_fraction = _coverage(samples, means, std, min_count)
+    variants = {
+        "disc": lambda diff, dist: dist <= 3 * std,
+        "box": lambda diff, dist: np.all(np.abs(diff) < 3 * std, axis=1),
+        "squared": lambda diff, dist: dist**2 < 3 * std,
+        "variance": lambda diff, dist: dist < 3 * std**2,
+        "one": lambda diff, dist: dist < std,
+        "notebook": lambda diff, dist: dist < 3 * 0.05,
+    }
+    alt = {name: _coverage(samples, means, std, min_count, rule) for name, rule in variants.items()}
     if not np.isclose(fraction, ref_fraction, atol=1e-9):
         if np.isclose(fraction, 1.0):
             fail("every sample counted as high quality: only samples within 3 std of their nearest mean are.")
         if np.isclose(fraction, ref_fraction * len(samples)):
             fail("high_quality_fraction is a count; divide by the number of samples.")
-        fail(f"high_quality_fraction is {float(fraction):.4f}, expected {ref_fraction:.4f}: the fraction of samples "
-             "within 3 std of their nearest mean.")
+        messages = {
+            "disc": "a sample at exactly 3 std from its mean counted as high quality: high quality means strictly "
+                    "closer than 3 std (distance < 3 * std).",
+            "box": "a sample 2.5 std from its mean along both axes (3.5 std away) counted as high quality: use the "
+                   "Euclidean distance to the mean, not each coordinate separately.",
+            "squared": "you compared the squared distance with 3 * std: compare the distance itself (or its square "
+                       "with (3 * std)**2).",
+            "variance": "you compared the distance with 3 * std**2: the threshold is 3 standard deviations, 3 * std.",
+            "one": "you counted samples within 1 std: the threshold is 3 * std.",
+            "notebook": "your threshold is 3 * 0.05, the notebook's std: use the std argument.",
+        }
+        for name, message in messages.items():
+            if np.isclose(fraction, alt[name][1], atol=1e-9):
+                fail(message)
+        fail(f"high_quality_fraction is {fraction:.4f}, expected {ref_fraction:.4f}: the fraction of all samples "
+             "strictly closer than 3 std to their nearest mean.")
     if covered != ref_covered:
-        nearest = np.argmin(np.linalg.norm(samples[:, None] - means[None], axis=-1), axis=1)
+        d = np.linalg.norm(samples[:, None] - means[None], axis=-1)
+        nearest, good = d.argmin(1), d.min(1) < 3 * std
+        counts = np.bincount(nearest[good], minlength=len(means))
+        if covered == np.sum(counts > min_count):
+            fail(f"modes_covered is {int(covered)}, expected {ref_covered}: a mode with exactly min_count "
+                 "high-quality samples is covered (at least min_count: >=, not >).")
         if covered == len(np.unique(nearest)):
             fail(f"modes_covered is {int(covered)}, expected {ref_covered}: a mode counts only when at least "
                  "min_count high-quality samples (within 3 std) fall on it.")
-        if covered == np.sum(np.bincount(nearest, minlength=k) >= min_count):
+        if covered == np.sum(np.bincount(nearest, minlength=len(means)) >= min_count):
             fail(f"modes_covered is {int(covered)}, expected {ref_covered}: count only the high-quality samples "
                  "(within 3 std) of each mode.")
+        if covered == np.sum(counts > 0):
+            fail(f"modes_covered is {int(covered)}, expected {ref_covered}: a mode needs at least min_count "
+                 f"(here {min_count}) high-quality samples, not just one.")
+        if covered == np.sum(counts >= 20) and min_count != 20:
+            fail(f"modes_covered is {int(covered)}, expected {ref_covered}: use the min_count argument "
+                 f"(here {min_count}), not the notebook's 20.")
         fail(f"modes_covered is {int(covered)}, expected {ref_covered}.")
 
 
