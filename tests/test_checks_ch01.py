@@ -136,6 +136,11 @@ def mixture_unmatched_labels(weights, means, stds, n, rng):  # labels drawn apar
     return x, rng.choice(len(weights), size=n, p=weights)
 
 
+def mixture_sorted(weights, means, stds, n, rng):  # counts per component, then the samples in blocks
+    labels = np.repeat(np.arange(len(weights)), rng.multinomial(n, weights))
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
+
+
 def mixture_three_components(weights, means, stds, n, rng):  # a constant from the notebook's example (K = 3)
     labels = rng.choice(3, size=n, p=weights)
     return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
@@ -212,6 +217,7 @@ WRONG = {
         (mixture_uniform_components, "choose components with probabilities `weights`"),
         (mixture_variances, "standard deviation"),
         (mixture_unmatched_labels, "sample x from the component you picked"),
+        (mixture_sorted, "Your labels come sorted"),
         (mixture_three_components, "Your function raised ValueError"),
         (mixture_squeezed, "has shape (2,), expected (1, 2)"),
         (lambda w, m, s, n, rng: (m[np.zeros(n, int)] + rng.standard_normal((n, 2)), np.zeros(n)),

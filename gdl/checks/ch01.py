@@ -210,6 +210,9 @@ def _test_sample_mixture_once(f, rng, k, n):
     counts = np.bincount(labels, minlength=k)
     if (counts > 0).sum() == 1:
         fail(f"Every sample comes from component {labels[0]}: pick each sample's component at random.")
+    if np.all(np.diff(labels) >= 0):
+        fail("Your labels come sorted, component after component: the samples are not drawn one by one. Pick each "
+             "sample's component independently, rng.choice(K, size=n, p=weights).")
     freq = counts / n
     tol = 6 * np.sqrt(weights * (1 - weights) / n)
     j = int(np.argmax(np.abs(freq - weights) - tol))

@@ -123,8 +123,9 @@ def _test_one_autoencoder(f, rng, input_dim, hidden, code_dim):
              "any real value (a relu code can get stuck at 0).")
     bad = [i for i in list(range(n)) + list(range(n + 1, 2 * n + 1)) if names[i] != "relu"]
     if bad:
-        fail(f"{call}: Dense layer {bad[0]} ({units[bad[0]]} units) has activation '{names[bad[0]]}'; the hidden "
-             "layers use 'relu'.")
+        after = " and is not followed by a ReLU" if names[bad[0]] == "linear" else ""
+        fail(f"{call}: Dense layer {bad[0]} ({units[bad[0]]} units) has activation '{names[bad[0]]}'{after}; the "
+             "hidden layers use 'relu'.")
     if names[-1] != "sigmoid":
         fail(f"{call}: the output Dense layer has no activation and the outputs are not sigmoid(Dense(...)): use "
              "Dense(input_dim, activation='sigmoid').")
