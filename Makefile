@@ -16,6 +16,9 @@ COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
 
+# When a build fails, print the notebooks' execution reports (myst-nb writes one per failed notebook).
+REPORTS := find _build -path '*reports*' -name '*.log' -exec sh -c 'for f; do echo "==== $$f"; tail -n 60 "$$f"; done' _ {} + ; :
+
 # Kernels run without capturing C-level output, so TensorFlow's import-time C++ line stays out of pages.
 export IPYTHONDIR := $(CURDIR)/tools/ipython
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -52,7 +55,7 @@ book: venv vendor  ## execute the notebooks (default profile) and build the site
 	if [ "$$(cat _build/.profile 2>/dev/null)" != "$$profile" ]; then rm -rf _build/.jupyter_cache; fi && \
 	mkdir -p _build && echo $$profile > _build/.profile && \
 	echo "Building the book in the $$profile profile" && \
-	GDL_PROFILE=$$profile $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	GDL_PROFILE=$$profile $(VENV)/bin/jupyter-book build . -W -n --keep-going || { $(REPORTS); exit 1; }
 
 serve:  ## serve the built site at http://127.0.0.1:8000
 	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
@@ -60,18 +63,20 @@ serve:  ## serve the built site at http://127.0.0.1:8000
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) tools/make_exercises.py
 
-test: test-unit test-notebooks site-smoke test-site test-colab  ## everything CI runs
+test: lint test-unit test-notebooks site-smoke test-site test-colab  ## everything CI runs
 
 test-unit: venv  ## unit tests of gdl, the checks, the data chain, the notebooks' hygiene
 	$(PYTEST) tests --ignore=tests/site
 
-test-notebooks: venv  ## run every notebook (smoke profile): solutions must pass, exercises must be incomplete
-	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(PYTEST) --nbval-lax chapters solutions
-	GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises $(PYTEST) --nbval-lax exercises
+# GDL_DATA=bundled: the notebooks see only data that the installed packages ship, as on a bare machine.
+test-notebooks: venv  ## run every notebook (smoke profile, bundled data only): solutions pass, exercises incomplete
+	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(PYTEST) --nbval-lax chapters solutions tools/templates
+	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises $(PYTEST) --nbval-lax exercises
 
 site-smoke: venv vendor  ## build the site in the smoke profile into _build/smoke, failing on any warning
 	rm -rf $(SMOKE_DIR)
-	GDL_PROFILE=smoke $(VENV)/bin/jupyter-book build . --path-output $(SMOKE_DIR) -W -n --keep-going
+	GDL_PROFILE=smoke $(VENV)/bin/jupyter-book build . --path-output $(SMOKE_DIR) -W -n --keep-going \
+	  || { $(REPORTS); exit 1; }
 
 test-site: venv  ## check the smoke-built site (pages, launch links, no log lines)
 	GDL_SITE=$(SMOKE_DIR)/_build/html $(PY) -m pytest tests/site
@@ -98,9 +103,9 @@ test-colab: $(COLAB_STAMP)
 	  --nbval-lax --nbval-current-env chapters solutions
 endif
 
-lint: venv  ## ruff and codespell
-	$(PY) -m ruff check gdl tools tests
-	$(VENV)/bin/codespell --toml pyproject.toml gdl tools tests book README.md
+lint: venv  ## ruff (the package, tools, tests, benchmarks and the notebooks) and codespell
+	$(PY) -m ruff check gdl tools tests benchmarks chapters solutions
+	$(VENV)/bin/codespell --toml pyproject.toml gdl tools tests benchmarks book README.md CONTRIBUTING.md
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf _build
