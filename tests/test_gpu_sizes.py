@@ -1,0 +1,200 @@
+"""The gpu profile's models: each chapter's models, at the sizes its sizes cell gives in the ``gpu`` profile, take
+one training step and one small sampling call on the CPU (shapes, dtype, finite values, peak memory).
+
+No GPU runs these sizes in CI, but a Colab learner with one does. The models come from the chapters' own
+``model-definition`` cells. Each chapter runs in its own process (this file, run as a script, with
+GDL_PROFILE=gpu and the GPU hidden), so that its peak resident memory can be measured.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CEILING_GB = 4.0  # peak resident memory allowed to one chapter's check
+
+
+# ----------------------------------------------------------------------------- run in the child process
+
+
+def gpu_sizes(chapter):
+    """The values of the chapter's sizes cell (the code cell that calls budget(...)) in the active profile."""
+    import nbformat
+    import numpy as np
+
+    from gdl.budget import budget, profile
+
+    assert profile() == "gpu"
+    cells = [c.source for c in nbformat.read(ROOT / "chapters" / chapter, as_version=4).cells
+             if c.cell_type == "code" and "budget(" in c.source and "import" not in c.source]
+    assert len(cells) == 1, f"{chapter}: expected one sizes cell, found {len(cells)}"
+    namespace = {"budget": budget, "np": np, "SEED": 42}
+    exec(cells[0], namespace)  # noqa: S102 (our own notebook)
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def load_cells(chapter, **values):
+    """The chapter's model-definition cells, loaded as the other tests load them."""
+    from tools import model_cells
+
+    return model_cells.load(ROOT / "chapters" / chapter, **values)
+
+
+def assert_finite(x, shape, what):
+    import numpy as np
+
+    x = np.asarray(x)
+    assert x.shape == shape, f"{what}: shape {x.shape}, expected {shape}"
+    assert x.dtype == np.float32, f"{what}: dtype {x.dtype}, expected float32"
+    assert np.all(np.isfinite(x)), f"{what}: not finite"
+    return x
+
+
+def train_one_step(model, x, batch_size):
+    """One optimizer step (one batch); returns the reported losses. The weights must change."""
+    import numpy as np
+
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x[:batch_size], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    assert logs and all(np.isfinite(v) for v in logs.values()), logs
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "no weight changed"
+    return logs
+
+
+def chapter_03():
+    import keras
+    import numpy as np
+
+    from gdl import metrics
+
+    s = gpu_sizes("03_vae.ipynb")
+    ns = load_cells("03_vae.ipynb")
+    rng = np.random.default_rng(0)
+    x = (rng.uniform(size=(s["BATCH_SIZE"], 784)) < 0.2).astype("float32")
+    vaes = []
+    # The chapter's four: the main VAE, the 2-D VAE, the same network without KL, the high-beta one.
+    for latent_dim, beta in ((s["LATENT_DIM"], 1.0), (2, 1.0), (2, 0.0), (2, s["BETA_HIGH"])):
+        keras.utils.set_random_seed(0)
+        vae = ns["VAE"](ns["build_encoder"](latent_dim), ns["build_decoder"](latent_dim), beta=beta)
+        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        logs = train_one_step(vae, x, s["BATCH_SIZE"])
+        assert set(logs) == {"loss", "reconstruction", "kl"}
+        z = rng.standard_normal((8, latent_dim)).astype("float32")
+        assert_finite(vae.decoder(z), (8, 784), f"decoder logits, d_z = {latent_dim}")
+        vaes.append(vae)
+    # The main model's likelihood estimate at the gpu profile's k (codes per image), on a few images.
+    main = vaes[0]
+    nll = metrics.importance_weighted_nll(x[:40], lambda v: main.encoder(v)[:2], main.decoder, k=s["IW_SAMPLES"])
+    assert np.isfinite(nll) and nll > 0
+    return {"IW_SAMPLES": s["IW_SAMPLES"], "parameters": main.encoder.count_params() + main.decoder.count_params()}
+
+
+def chapter_04():
+    import keras
+    import numpy as np
+
+    s = gpu_sizes("04_gans.ipynb")
+    ns = load_cells("04_gans.ipynb", SEED=42, LATENT_DIM=s["LATENT_DIM"], LEARNING_RATE=s["LEARNING_RATE"],
+                    BETA_1=s["BETA_1"], JIT=s["JIT"], STEPS_PER_EXECUTION=s["STEPS_PER_EXECUTION"])
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).uniform(-1, 1, (s["BATCH_SIZE"], 784)).astype("float32")
+    gan = ns["make_gan"](ns["mlp_generator"](), ns["mlp_discriminator"](), s["LATENT_DIM"],
+                         label_smoothing=s["LABEL_SMOOTHING"])
+    logs = train_one_step(gan, x, s["BATCH_SIZE"])
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    samples = assert_finite(gan.generator(gan.noise(8), training=False), (8, 784), "generator output")
+    assert np.all(np.abs(samples) <= 1.0)  # tanh
+    return {"JIT": s["JIT"], "parameters": gan.generator.count_params() + gan.discriminator.count_params()}
+
+
+def chapter_05():
+    import keras
+    import numpy as np
+
+    s = gpu_sizes("05_flows.ipynb")
+    ns = load_cells("05_flows.ipynb")
+    rng = np.random.default_rng(0)
+    checkerboard = (np.add.outer(np.arange(28), np.arange(28)) % 2).reshape(784)  # as in the chapter
+    out = {}
+    for name, first_mask, n_layers, hidden, d in (
+        ("moons", [1, 0], s["MOONS_LAYERS"], s["MOONS_HIDDEN"], 2),
+        ("images", checkerboard, s["IMAGE_LAYERS"], s["IMAGE_HIDDEN"], 784),
+    ):
+        keras.utils.set_random_seed(0)
+        x = rng.normal(size=(s["BATCH"], d)).astype("float32")
+        flow = ns["RealNVP"](ns["alternating_masks"](first_mask, n_layers), hidden, shift=x.mean(0), scale=x.std(0))
+        flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=s["JIT"])
+        flow(x[:2])  # build
+        logs = train_one_step(flow, x, s["BATCH"])
+        assert set(logs) == {"nll"}
+        samples = assert_finite(flow.sample(8, seed=0), (8, d), f"{name} flow samples")
+        assert_finite(flow.log_prob(samples), (8,), f"{name} flow log-density")
+        out[f"{name} parameters"] = flow.count_params()
+    return out
+
+
+def chapter_06():
+    import keras
+    import numpy as np
+
+    s = gpu_sizes("06_diffusion.ipynb")
+    ns = load_cells("06_diffusion.ipynb")
+    betas = np.linspace(1e-4, 0.02, s["T"])  # the chapter's linear schedule
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, network, shape, batch, jit in (
+        ("swiss roll MLP", ns["build_mlp_denoiser"](), (2,), 256, s["JIT"]),
+        ("U-Net", ns["build_unet"](s["UNET_CHANNELS"]), (28, 28, 1), 128, False),  # the chapter never jits it
+    ):
+        keras.utils.set_random_seed(0)
+        diffusion = ns["Diffusion"](network, betas, seed=0)
+        diffusion.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+        x = rng.uniform(-1, 1, (batch, *shape)).astype("float32")
+        logs = train_one_step(diffusion, x, batch)
+        assert set(logs) == {"loss"}
+        ddpm, ddim = ns["make_samplers"](diffusion)
+        assert_finite(ddim((4, *shape), steps=3, seed=0), (4, *shape), f"{name} DDIM samples")
+        out[f"{name} parameters"] = network.count_params()
+    return out
+
+
+CHAPTERS = {"03_vae": chapter_03, "04_gans": chapter_04, "05_flows": chapter_05, "06_diffusion": chapter_06}
+# Chapters that arrived after this test was written: their gpu sizes are not exercised yet (add a function above).
+NOT_YET_COVERED = {"07_autoregressive", "08_energy"}
+
+
+# ----------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_gpu_profile_models_take_a_step_and_sample(chapter):
+    env = {**os.environ, "GDL_PROFILE": "gpu", "CUDA_VISIBLE_DEVICES": "-1", "KERAS_BACKEND": "tensorflow",
+           "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, __file__, chapter], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    peak_gb = report.pop("peak_bytes") / 2**30
+    print(f"{chapter}, gpu sizes: peak resident memory {peak_gb:.2f} GB; {report}")
+    assert peak_gb < CEILING_GB, f"{chapter}: peak resident memory {peak_gb:.2f} GB, over {CEILING_GB} GB"
+
+
+def test_every_chapter_with_model_definition_cells_is_covered():
+    import nbformat
+
+    tagged = {p.stem for p in (ROOT / "chapters").glob("*.ipynb")
+              if any("model-definition" in c.get("metadata", {}).get("tags", [])
+                     for c in nbformat.read(p, as_version=4).cells)}
+    assert tagged == set(CHAPTERS) | NOT_YET_COVERED, "a chapter with model-definition cells needs a gpu-size check"
+
+
+if __name__ == "__main__":
+    found = CHAPTERS[sys.argv[1]]()
+    found["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(found, default=str))
