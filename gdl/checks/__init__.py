@@ -297,3 +297,16 @@ def expect_close(value, expected, what, rtol=1e-5, atol=1e-6, hint=""):
         where = f" at index {tuple(int(j) for j in i)}" if arr.ndim else ""
         fail(f"{what}{where} is {got:.6g}, expected {want:.6g}.{(' ' + hint) if hint else ''}")
     return arr
+
+
+def first_match(out, candidates, rtol=1e-5, atol=1e-6):
+    """Fail with the message of the first candidate ``(values, message)`` that ``out`` equals.
+
+    For naming a mistake: the values a typical wrong answer gives, beside the message that explains it.
+    """
+    out = np.asarray(out, dtype="float64")
+    for values, message in candidates:
+        values = np.asarray(values, dtype="float64")
+        with np.errstate(all="ignore"):
+            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
+                fail(message)

@@ -14,22 +14,13 @@ components, n = 1 included), so no answer passes by luck.
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check
 
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
 
 def _log_density(x, mu, sigma):
     return -HALF_LOG_2PI - np.log(sigma) - (x - mu) ** 2 / (2 * sigma**2)
-
-
-def _first_match(out, candidates, rtol=1e-5, atol=1e-6):
-    """Fail with the message of the first candidate (``(values, message)``) that ``out`` equals."""
-    for values, message in candidates:
-        values = np.asarray(values, dtype="float64")
-        with np.errstate(all="ignore"):
-            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
-                fail(message)
 
 
 def _pair(out, name, first, second):
@@ -66,7 +57,7 @@ def _test_gaussian_log_density(f):
             expect_finite(out, call)
         if np.allclose(out, ref, rtol=1e-5, atol=1e-5):  # float32 arithmetic is welcome
             continue
-        _first_match(out, [
+        first_match(out, [
             (np.exp(ref), "You returned the density p(x), not its logarithm log p(x)."),
             (-HALF_LOG_2PI - np.log(sigma) - (x - mu) ** 2 / (2 * sigma), "Divide (x - mu)^2 by 2 sigma^2, not by "
              "2 sigma."),
@@ -118,7 +109,7 @@ def _test_fit_gaussian(f):
         if np.isclose(mu_hat, s, rtol=2e-5) and np.isclose(sigma_hat, m, rtol=2e-5):
             fail("You returned (sigma_hat, mu_hat): return the pair in the order (mu_hat, sigma_hat).")
         expect_close(mu_hat, m, "mu_hat", rtol=2e-5, atol=1e-9, hint="The MLE of the mean is the sample average.")
-        _first_match(sigma_hat, [
+        first_match(sigma_hat, [
             (x.std(ddof=1), "You divided by n - 1 (the unbiased estimate); the maximum-likelihood estimate divides "
              "by n."),
             (x.var(), "You returned the variance sigma_hat^2; return its square root, sigma_hat."),

@@ -13,16 +13,7 @@
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
-
-
-def _first_match(out, candidates, rtol, atol):
-    """Fail with the message of the first candidate (``(values, message)``) that ``out`` equals."""
-    for values, message in candidates:
-        values = np.asarray(values, dtype="float64")
-        with np.errstate(all="ignore"):
-            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
-                fail(message)
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check
 
 
 def _per_example(value, n, shape, what):
@@ -178,7 +169,7 @@ def _test_reconstruction_loss(f):
         if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
             continue
         flat_x, flat_x_hat = x.reshape(n, -1).astype("float64"), x_hat.reshape(n, -1).astype("float64")
-        _first_match(out, [
+        first_match(out, [
             (-ref, "your loss is negative: the cross-entropy is MINUS the sum of x log x_hat + (1 - x) "
              "log(1 - x_hat)."),
             (ref / d, "you averaged over the pixels: sum the cross-entropy over each example's pixels instead."),
@@ -252,7 +243,7 @@ def _test_anomaly_score(f):
         if np.allclose(out, ref, rtol=1e-5, atol=1e-7):
             continue
         flat_x = x.reshape(shape[0], -1).astype("float64")
-        _first_match(out, [
+        first_match(out, [
             (np.sum(err**2, axis=1), "you summed the squared errors: take their mean over each example's pixels."),
             (np.mean(np.abs(err), axis=1), "you took the absolute error: the score is the mean SQUARED error."),
             (np.sqrt(ref), "you took the square root (an RMSE): the score is the mean squared error itself."),

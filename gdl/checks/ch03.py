@@ -18,7 +18,17 @@ import inspect
 
 import numpy as np
 
-from gdl.checks import CheckFailed, _learner_line, _short, as_array, expect_close, expect_finite, fail, make_check
+from gdl.checks import (
+    CheckFailed,
+    _learner_line,
+    _short,
+    as_array,
+    expect_close,
+    expect_finite,
+    fail,
+    first_match,
+    make_check,
+)
 
 _KERAS_OPS = ("write it with keras.ops (and keras.random), not NumPy, and take shapes with ops.shape(...), not "
               ".shape (the batch size is unknown there), so that the compiled training step can run and "
@@ -37,15 +47,6 @@ def _softplus(a):
 def _bce_logits(x, logits):
     x, logits = np.asarray(x, "float64"), np.asarray(logits, "float64")
     return np.sum(_softplus(logits) - x * logits, axis=-1)
-
-
-def _first_match(out, candidates, rtol, atol):
-    """Fail with the message of the first candidate (``(values, message)``) that ``out`` equals."""
-    for values, message in candidates:
-        values = np.asarray(values, dtype="float64")
-        with np.errstate(all="ignore"):
-            if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
-                fail(message)
 
 
 def _per_example(value, n, what):
@@ -206,7 +207,7 @@ def _test_kl_once(f, rng, n, d):
     if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
         return
     m, lv = z_mean.astype("float64"), z_log_var.astype("float64")
-    _first_match(out, [
+    first_match(out, [
         (0.5 * np.sum(np.exp(0.5 * lv) + m**2 - 1 - lv, axis=-1), "you used exp(0.5 * log_var) = sigma where the "
          "formula has exp(log_var) = sigma^2."),
         (-ref, "your KL is negative: a KL divergence is never negative; KL = 0.5 sum(exp(log_var) + mean^2 - 1 - "
@@ -283,7 +284,7 @@ def _test_negative_elbo_once(f, rng, n, d_x, d_z):
         candidates.append((-np.sum(d * np.log(p) + (1 - d) * np.log(1 - p), axis=-1) + kl, "you treated the logits "
                            "as probabilities: use the cross-entropy from logits (from_logits=True), or apply the "
                            "sigmoid first."))
-    _first_match(out, candidates, rtol=1e-3, atol=1e-3)
+    first_match(out, candidates, rtol=1e-3, atol=1e-3)
     if np.allclose(out[1:], ref[1:], rtol=1e-4, atol=1e-4):
         fail(f"{what} is right for moderate logits but wrong for large ones (|logit| = 40 or 100, in the first row: "
              f"{out[0]:.4g} instead of {ref[0]:.4g}): the sigmoid rounds to exactly 0 or 1 in float32 there, and "
