@@ -227,11 +227,17 @@ def mnist_classifier(n_train=None, epochs=None, seed=0, verbose=True):
     epochs = budget(smoke=1, cpu=8, gpu=8) if epochs is None else epochs
     (x_train, y_train), (x_test, y_test) = data.mnist()
     n = len(x_train) if n_train is None else min(int(n_train), len(x_train))
-    path = cache_dir() / f"mnist_classifier_v{CLASSIFIER_VERSION}_n{n}_of{len(x_train)}_e{epochs}_s{seed}.keras"
+    # Keyed by the Keras version too: a model saved by one Keras version may not load in another (Colab's).
+    name = f"mnist_classifier_v{CLASSIFIER_VERSION}_n{n}_of{len(x_train)}_e{epochs}_s{seed}_keras{keras.__version__}"
+    path = cache_dir() / f"{name}.keras"
+    model = None
     if path.exists():
-        model = keras.models.load_model(path)
-        where = f"loaded from {path}"
-    else:
+        try:
+            model = keras.models.load_model(path)
+            where = f"loaded from {path}"
+        except Exception as err:  # written by something else: train afresh and replace our own cache file
+            print(f"Course MNIST classifier: {path} could not be loaded ({type(err).__name__}); training it again.")
+    if model is None:
         model = _build_classifier(seed)
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),

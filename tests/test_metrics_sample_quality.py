@@ -159,6 +159,21 @@ def test_classifier_is_cached_and_deterministic(classifier, mnist, tmp_path, mon
     np.testing.assert_allclose(metrics.classifier_features(x, fresh), features, rtol=1e-3, atol=1e-3)
 
 
+def test_a_cached_classifier_that_cannot_be_loaded_is_trained_again(tmp_path, monkeypatch, capsys):
+    """Another Keras version's file (or a damaged one) under our name: retrained, never a crash."""
+    import keras
+
+    monkeypatch.setenv(metrics.CACHE_VAR, str(tmp_path))
+    metrics.mnist_classifier(n_train=200, epochs=1, verbose=False)
+    (path,) = tmp_path.glob("*.keras")
+    assert f"keras{keras.__version__}" in path.name  # one file per Keras version: they do not share a cache
+    path.write_bytes(b"saved by some other Keras")
+    model = metrics.mnist_classifier(n_train=200, epochs=1, verbose=False)
+    assert "could not be loaded" in capsys.readouterr().out
+    assert model.output_shape == (None, 10)
+    keras.models.load_model(path)  # replaced by a loadable model
+
+
 def test_fid_floor_is_small_and_noise_is_large(classifier, mnist):
     (x_train, _), (x_test, _) = mnist
     floor = metrics.fid(x_train[:1000], x_test, classifier)
