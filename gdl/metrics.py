@@ -14,8 +14,13 @@
    are reproducible.
 
 2. Sample quality (Chapter 4 onwards): a small MNIST classifier the course trains itself, the Frechet
-   distance and KID in its feature space, class coverage of generated digits, and mode coverage of 2-D
-   samples.
+   distance and KID in its feature space, class coverage of generated digits, the confident-digit rate, a
+   memorisation check against the training digits, and mode coverage of 2-D samples. One call gives the
+   standard report of a chapter's samples, beside the same numbers for real held-out digits::
+
+       rows = {"real": metrics.sample_quality(x_test[:500], x_test[500:], x_train),
+               "model": metrics.sample_quality(samples, x_test[500:], x_train)}
+       print(metrics.quality_table(rows))
 
 3. Holes in a code space (Chapters 2 and 3): ``metrics.hole_fraction(train_codes, test_codes)``.
 """
@@ -406,6 +411,89 @@ def class_coverage(images, classifier=None, min_share=None):
     See ``coverage_from_labels`` for the dict returned.
     """
     return coverage_from_labels(predict_classes(images, classifier), 10, min_share)
+
+
+def confident_rate(images, classifier=None, threshold=0.9, batch_size=500):
+    """The share of ``images`` (in [0, 1]) that the classifier reads as some digit with probability >= threshold.
+
+    Real test digits give the ceiling (about 0.95 for the course classifier); noise, blobs and half-formed
+    strokes fall below the threshold.
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+    logits = _in_batches(_default(classifier), _as_digit_images(images), batch_size)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    top = 1 / np.exp(logits).sum(axis=1)  # the largest softmax probability (its logit is 0 after the shift)
+    return float(np.mean(top >= threshold))
+
+
+def nearest_distances(images, train, batch_size=500):
+    """The Euclidean pixel distance from each image to its nearest image in ``train``: float64 (n,).
+
+    Exact, in blocks of ``batch_size`` rows, so memory stays at ``batch_size * len(train)`` numbers.
+    """
+    x = _as_digit_images(images).reshape(-1, 784).astype("float64")
+    t = _as_digit_images(train, "train").reshape(-1, 784).astype("float64")
+    t_sq = (t**2).sum(axis=1)
+    out = np.empty(len(x))
+    for i in range(0, len(x), batch_size):
+        block = x[i : i + batch_size]
+        sq = (block**2).sum(axis=1)[:, None] + t_sq[None] - 2 * block @ t.T
+        out[i : i + batch_size] = np.sqrt(np.clip(sq.min(axis=1), 0, None))
+    return out
+
+
+def memorised_fraction(samples, train, reference, quantile=5.0):
+    """The share of ``samples`` closer to their nearest training image than held-out digits usually are.
+
+    ``threshold`` is the ``quantile``-th percentile of the distances from the held-out ``reference`` digits to
+    their nearest training image; returns ``(fraction, threshold)``. Other held-out digits score about
+    ``quantile / 100``; a model that copies its training images scores near 1.
+    """
+    if not 0 < quantile < 100:
+        raise ValueError(f"quantile must lie strictly between 0 and 100, got {quantile}")
+    threshold = float(np.percentile(nearest_distances(reference, train), quantile))
+    return float(np.mean(nearest_distances(samples, train) < threshold)), threshold
+
+
+def sample_quality(samples, reference, train, classifier=None, kid_subset=500):
+    """Every number the chapter standard asks of generated digits, as a dict.
+
+    ``samples`` are compared with the held-out ``reference`` digits (FID, KID) and the ``train`` digits the
+    model saw (memorisation). Keys: ``n``, ``confident`` (``confident_rate``), ``classes`` and ``evenness``
+    (``class_coverage``), ``fid``, ``kid`` and ``kid_std`` (KID in the classifier's features over subsets of
+    ``kid_subset``), ``memorised`` (``memorised_fraction``). Call it for held-out real digits too, with as
+    many images as samples, to get the ceiling each number should be read against.
+    """
+    classifier = _default(classifier)
+    f_samples = classifier_features(samples, classifier)
+    f_reference = classifier_features(reference, classifier)
+    coverage = class_coverage(samples, classifier)
+    kid_mean, kid_std = kid_features(f_samples, f_reference, subset_size=kid_subset)
+    return {
+        "n": len(f_samples),
+        "confident": confident_rate(samples, classifier),
+        "classes": coverage["covered"],
+        "evenness": coverage["evenness"],
+        "fid": frechet_distance_features(f_samples, f_reference),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "memorised": memorised_fraction(samples, train, reference)[0],
+    }
+
+
+def quality_table(rows):
+    """A printable table of ``sample_quality`` dicts, one row per name in ``rows`` (a dict name -> dict)."""
+    width = max(len(name) for name in rows)
+    head = f"{'':{width}}  {'n':>5}  {'confident':>9}  {'classes':>7}  {'FID':>7}  {'KID':>17}  {'memorised':>9}"
+    lines = [head]
+    for name, r in rows.items():
+        kid_text = f"{r['kid']:.4f} ± {r['kid_std']:.4f}"
+        lines.append(
+            f"{name:{width}}  {r['n']:>5}  {r['confident']:>9.3f}  {r['classes']:>4}/10  {r['fid']:>7.2f}  "
+            f"{kid_text:>17}  {r['memorised']:>9.3f}"
+        )
+    return "\n".join(lines)
 
 
 def mode_coverage(samples, means, std, min_count=20):

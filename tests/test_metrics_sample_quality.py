@@ -202,3 +202,52 @@ def test_image_metrics_reject_bad_images(classifier, mnist):
         metrics.kid(x * 2 - 1, x, classifier)
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         metrics.fid(x * 255, x, classifier)
+
+
+# ------------------------------------------------------------------ confident rate, memorisation, the report
+
+
+def test_confident_rate_is_high_for_digits_and_low_for_noise(classifier, mnist):
+    x_test = mnist[1][0][:500]
+    noise = np.random.default_rng(1).uniform(0, 1, (500, 28, 28))
+    real = metrics.confident_rate(x_test, classifier)
+    # (the test classifier is small: 2,000 digits, 3 epochs; the course one reads about 0.95 of real digits)
+    assert real > 0.5 and metrics.confident_rate(noise, classifier) < 0.5 * real
+    # It is the share whose largest softmax probability reaches the threshold.
+    logits = np.asarray(classifier(x_test[..., None], training=False), "float64")
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert metrics.confident_rate(x_test, classifier, threshold=0.6) == pytest.approx(np.mean(p.max(1) >= 0.6))
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.confident_rate(x_test, classifier, threshold=1.0)
+
+
+def test_nearest_distances_match_brute_force(mnist):
+    x_train, x_test = mnist[0][0][:300], mnist[1][0][:70]
+    brute = np.sqrt(((x_test.reshape(70, 1, -1).astype("float64") - x_train.reshape(1, 300, -1)) ** 2).sum(-1))
+    np.testing.assert_allclose(metrics.nearest_distances(x_test, x_train, batch_size=32), brute.min(1), atol=1e-6)
+    assert np.allclose(metrics.nearest_distances(x_train[:10], x_train), 0, atol=1e-5)
+
+
+def test_memorised_fraction_flags_copies_and_not_new_digits(mnist):
+    (x_train, _), (x_test, _) = mnist
+    train, reference, fresh = x_train[:2000], x_test[:300], x_test[300:600]
+    new_digits, threshold = metrics.memorised_fraction(fresh, train, reference)
+    assert threshold > 0 and new_digits < 0.15  # other held-out digits: about 5 %
+    noisy_copies = np.clip(train[:300] + np.random.default_rng(0).normal(0, 0.01, train[:300].shape), 0, 1)
+    assert metrics.memorised_fraction(noisy_copies, train, reference)[0] > 0.95
+    with pytest.raises(ValueError, match="quantile"):
+        metrics.memorised_fraction(fresh, train, reference, quantile=0)
+
+
+def test_sample_quality_separates_real_digits_from_copies_and_collapse(classifier, mnist):
+    (x_train, _), (x_test, y_test) = mnist
+    reference, train = x_test[:500], x_train[:2000]
+    real = metrics.sample_quality(x_test[500:1000], reference, train, classifier)
+    copies = metrics.sample_quality(train[:500], reference, train, classifier)
+    ones = metrics.sample_quality(x_test[y_test == 1][:200], reference, train, classifier, kid_subset=200)
+    assert real["n"] == 500 and real["classes"] == 10 and real["memorised"] < 0.15
+    assert copies["memorised"] == 1.0 and copies["fid"] < 0.2 * ones["fid"]  # copies look real: only memorised tells
+    assert ones["classes"] < 3 and ones["kid"] > 10 * max(real["kid"], 1e-4)
+    table = metrics.quality_table({"real digits": real, "copies": copies})
+    assert table.count("\n") == 2 and "copies" in table and "10/10" in table
