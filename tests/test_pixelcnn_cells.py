@@ -107,6 +107,35 @@ def test_sampler_keeps_known_pixels_and_fills_the_rest(ns):
     assert not np.array_equal(a, b)  # fresh randomness for a new seed
 
 
+@pytest.mark.parametrize("n_blocks", [1, 2])
+def test_windowed_sampler_draws_exactly_what_the_whole_image_sampler_draws(ns, n_blocks):
+    """The window of reach + 1 rows and 2 reach + 1 columns holds all that pixel i's logit reads."""
+    import keras
+
+    keras.utils.set_random_seed(n_blocks)
+    size = 12
+    model = ns["build_pixelcnn"](6, n_blocks, first_kernel=5)
+    for layer in model.layers:  # biases away from 0, so that zero padding would show if it leaked in
+        for w in layer.weights:
+            if "bias" in w.path:
+                w.assign(np.random.default_rng(0).normal(0, 0.5, w.shape).astype("float32"))
+    reach = ns["pixelcnn_reach"](5, n_blocks)
+    whole = ns["make_pixel_sampler"](model, height=size, width=size)
+    windowed = ns["make_pixel_sampler"](model, height=size, width=size, reach=reach)
+    x = np.zeros((8, size, size, 1), "float32")
+    known = np.zeros_like(x)
+    known[4:, : size // 2] = 1.0  # half the batch completes a given top half
+    x[4:, : size // 2] = (np.random.default_rng(1).uniform(size=(4, size // 2, size, 1)) < 0.4).astype("float32")
+    seed = np.array([3, 4], "int32")
+    a, b = whole(x, known, seed).numpy(), windowed(x, known, seed).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 0 < a[:, size // 2 :].mean() < 1  # it drew something in the free pixels
+    # a window one pixel smaller each way changes the logit: the reach is not over-generous
+    logits = model(a, training=False).numpy()
+    window = a[:, size - reach : size, : 2 * reach - 1]  # what the short sampler sees for pixel (size-1, reach-1)
+    assert not np.allclose(model(window, training=False).numpy()[:, -1, reach - 1], logits[:, -1, reach - 1])
+
+
 @pytest.mark.parametrize("length", [1, 5, 12])
 def test_causal_mask_is_lower_triangular(ns, length):
     import keras
