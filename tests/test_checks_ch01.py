@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import assert_fails_with, assert_references_pass_and_stub_is_incomplete
 from keras import ops
+from scipy.special import logsumexp
 
 from gdl.checks import ch01
 
@@ -151,11 +152,104 @@ def mixture_squeezed(weights, means, stds, n, rng):  # np.squeeze drops the samp
     return np.squeeze(x), np.squeeze(labels)
 
 
+# ----------------------------------------------------------------------------- mixture_log_density
+
+
+def mix_logpdf(x, weights, means, stds):
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    return logsumexp(np.log(weights) - np.log(2 * np.pi * stds**2) - sq / (2 * stds**2), axis=1)
+
+
+def mix_logpdf_loop_float32(x, weights, means, stds):  # a loop over components, stabilised by hand
+    x = np.asarray(x, "float64")
+    terms = []
+    for w, m, s in zip(weights, means, stds):
+        d = np.sum((x - m) ** 2, axis=1)
+        terms.append(np.log(w) - 2 * np.log(s) - np.log(2 * np.pi) - 0.5 * d / s**2)
+    terms = np.stack(terms, axis=1)
+    top = terms.max(axis=1)
+    return (top + np.log(np.exp(terms - top[:, None]).sum(1))).astype("float32")
+
+
+def mix_logpdf_ops(x, weights, means, stds):  # keras.ops
+    sq = ops.sum(ops.square(ops.expand_dims(x, 1) - ops.expand_dims(means, 0)), axis=-1)
+    return ops.convert_to_numpy(ops.logsumexp(ops.log(weights) - ops.log(2 * np.pi * stds**2)
+                                              - sq / (2 * stds**2), axis=1))
+
+
+def mix_logpdf_naive(x, weights, means, stds):  # log of a sum of densities: -inf far away
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(weights * np.exp(-sq / (2 * stds**2)) / (2 * np.pi * stds**2), axis=1))
+
+
+def mix_terms(x, weights, means, stds, norm=None, denom=None, half=0.5):
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    norm = np.log(2 * np.pi * stds**2) if norm is None else norm
+    denom = stds**2 if denom is None else denom
+    return np.log(weights) - norm - half * sq / denom
+
+
+# ----------------------------------------------------------------------------- em_step
+
+
+def em(x, weights, means, stds):
+    log_r = np.log(weights) - np.log(2 * np.pi * stds**2) - ((x[:, None] - means) ** 2).sum(-1) / (2 * stds**2)
+    r = np.exp(log_r - logsumexp(log_r, axis=1, keepdims=True))
+    n_k = r.sum(0)
+    means = r.T @ x / n_k[:, None]
+    var = (r * ((x[:, None] - means) ** 2).sum(-1)).sum(0) / (2 * n_k)
+    return n_k / len(x), means, np.sqrt(var)
+
+
+def em_loop(x, weights, means, stds):  # the M-step as a loop over components, float32 responsibilities
+    log_r = np.stack([np.log(w) - 2 * np.log(s) - np.log(2 * np.pi) - np.sum((x - m) ** 2, 1) / (2 * s * s)
+                      for w, m, s in zip(weights, means, stds)], axis=1)
+    log_r -= log_r.max(1, keepdims=True)
+    r = np.exp(log_r)
+    r /= r.sum(1, keepdims=True)
+    new_w, new_m, new_s = [], [], []
+    for k in range(len(weights)):
+        n_k = r[:, k].sum()
+        mu = (r[:, k:k + 1] * x).sum(0) / n_k
+        new_w.append(n_k / len(x))
+        new_m.append(mu)
+        new_s.append(np.sqrt((r[:, k] * ((x - mu) ** 2).sum(1)).sum() / (2 * n_k)))
+    return np.array(new_w), np.array(new_m), np.array(new_s)
+
+
+def em_variant(x, weights, means, stds, log_space=True, use_weights=True, hard=False, old_means=False,
+               divide_d=True, normalise=True, axis=1, norm_1d=False, return_var=False, pooled=True):
+    log_c = -np.log(2 * np.pi * stds**2) - ((x[:, None] - means) ** 2).sum(-1) / (2 * stds**2)
+    if norm_1d:
+        log_c = log_c + np.log(stds)
+    log_r = log_c + (np.log(weights) if use_weights else 0)
+    if hard:
+        r = np.eye(len(weights))[np.argmax(log_r, 1)]
+    elif log_space:
+        r = np.exp(log_r - logsumexp(log_r, axis=axis, keepdims=True))
+    else:
+        with np.errstate(all="ignore"):
+            p = np.exp(log_r)
+            r = p / p.sum(axis, keepdims=True)
+    n_k = r.sum(0)
+    new_means = r.T @ x / n_k[:, None]
+    centre = means if old_means else new_means
+    per_coord = (r[:, :, None] * (x[:, None] - centre) ** 2).sum(0) / n_k[:, None]
+    var = per_coord.sum(-1) / (2 if divide_d else 1)
+    stds_out = var if return_var else np.sqrt(var)
+    if not pooled:
+        stds_out = np.sqrt(per_coord)
+    return (n_k / len(x) if normalise else n_k), new_means, stds_out
+
+
 CHECKS = {
     "gaussian_log_density": ch01.check_gaussian_log_density,
     "fit_gaussian": ch01.check_fit_gaussian,
     "sample_gaussian": ch01.check_sample_gaussian,
     "sample_mixture": ch01.check_sample_mixture,
+    "mixture_log_density": ch01.check_mixture_log_density,
+    "em_step": ch01.check_em_step,
 }
 
 REFERENCES = {
@@ -163,6 +257,8 @@ REFERENCES = {
     "fit_gaussian": [fit, fit_loop_float32, lambda x: (np.mean(x), np.sqrt(np.mean((x - np.mean(x)) ** 2)))],
     "sample_gaussian": [sample, sample_normal, sample_float32],
     "sample_mixture": [mixture, mixture_cumsum],
+    "mixture_log_density": [mix_logpdf, mix_logpdf_loop_float32, mix_logpdf_ops],
+    "em_step": [em, em_loop],
 }
 
 WRONG = {
@@ -225,6 +321,36 @@ WRONG = {
         (lambda w, m, s, n, rng: (np.ones((n, 2)), np.ones(n) * 7), "component indices"),
         (lambda w, m, s, n, rng: mixture(w, m, s, n, rng)[0], "should return a pair"),
         (lambda w, m, s, n, rng: (np.zeros((n, 3)), np.zeros(n)), "has shape"),
+    ],
+    "mixture_log_density": [
+        (mix_logpdf_naive, "use log-sum-exp"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, np.ones_like(w), m, s), axis=1), "weights are missing"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, norm=0.5 * np.log(2 * np.pi * s**2)), axis=1),
+         "normalising constant"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, denom=s), axis=1), "not by 2 sigma_k"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, half=1.0), axis=1), "factor 1/2"),
+        (lambda x, w, m, s: np.sum(mix_terms(x, w, m, s), axis=1), "you summed the components"),
+        (lambda x, w, m, s: np.max(mix_terms(x, w, m, s), axis=1), "only the largest component"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, np.full(len(w), 1 / len(w)), m, s), axis=1),
+         "weighted the components equally"),
+        (lambda x, w, m, s: mix_terms(x, w, m, s), "one value per point AND component"),
+        (lambda x, w, m, s: np.sum(mix_logpdf(x, w, m, s)), "has shape ()"),
+        (lambda x, w, m, s: mix_logpdf(x, w, m, s) + 0.01, "expected"),
+    ],
+    "em_step": [
+        (lambda *a: em_variant(*a, log_space=False), "in log space"),
+        (lambda *a: em_variant(*a, old_means=True), "uses the old means"),
+        (lambda *a: em_variant(*a, return_var=True), "you returned the variances"),
+        (lambda *a: em_variant(*a, divide_d=False), "not divided by the dimension"),
+        (lambda *a: em_variant(*a, normalise=False), "the weights must sum to 1"),
+        (lambda *a: em_variant(*a, use_weights=False), "ignore the weights"),
+        (lambda *a: em_variant(*a, hard=True), "hard EM"),
+        (lambda *a: em_variant(*a, axis=0), "normalised over the points"),
+        (lambda *a: em_variant(*a, norm_1d=True), "1-D normalising constant"),
+        (lambda *a: em_variant(*a, pooled=False), "one per coordinate"),
+        (lambda x, w, m, s: (w, np.broadcast_to(x.mean(0), m.shape), s), "expected"),
+        (lambda x, w, m, s: em(x, w, m, s)[::-1], "in that order"),
+        (lambda x, w, m, s: em(x, w, m, s)[:2], "should return a triple"),
     ],
 }
 

@@ -147,16 +147,49 @@ def score_tensor_reshape(ae, x):  # a Keras model returns a tensor, which has no
     return np.mean(((ae(x) - x).reshape(len(x), -1)) ** 2, axis=1)
 
 
+# ----------------------------------------------------------------------------- roc_auc
+
+
+def auc_pairs(normal, anomalous):
+    diff = np.subtract.outer(anomalous, normal)
+    return np.mean(diff > 0) + 0.5 * np.mean(diff == 0)
+
+
+def auc_ranks(normal, anomalous):  # Mann-Whitney: average ranks of the anomalies, ties averaged
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([normal, anomalous]))
+    n, m = len(normal), len(anomalous)
+    return float((ranks[n:].sum() - m * (m + 1) / 2) / (n * m))
+
+
+def auc_loop(normal, anomalous):
+    won = 0.0
+    for a in anomalous:
+        for b in normal:
+            won += 1.0 if a > b else 0.5 if a == b else 0.0
+    return won / (len(normal) * len(anomalous))
+
+
+def auc_trapezoid(normal, anomalous):  # integrates the ROC curve over all thresholds, ties as diagonal steps
+    thresholds = np.unique(np.concatenate([normal, anomalous]))[::-1]
+    tpr = [0.0] + [np.mean(anomalous >= t) for t in thresholds]
+    fpr = [0.0] + [np.mean(normal >= t) for t in thresholds]
+    return float(np.trapezoid(tpr, fpr))
+
+
 CHECKS = {
     "build_autoencoder": ch02.check_build_autoencoder,
     "reconstruction_loss": ch02.check_reconstruction_loss,
     "anomaly_score": ch02.check_anomaly_score,
+    "roc_auc": ch02.check_roc_auc,
 }
 
 REFERENCES = {
     "build_autoencoder": [build, build_nested, build_activation_layers],
     "reconstruction_loss": [bce, bce_numpy_float64, bce_keras],
     "anomaly_score": [score, score_ops],
+    "roc_auc": [auc_pairs, auc_ranks, auc_loop, auc_trapezoid],
 }
 
 WRONG = {
@@ -210,6 +243,18 @@ WRONG = {
          "you computed the cross-entropy"),
         (score_tensor_reshape, "Your function raised AttributeError"),
         (lambda ae, x: np.asarray(ae(x)), "has shape"),
+    ],
+    "roc_auc": [
+        (lambda n, a: auc_pairs(a, n), "1 minus the right one"),
+        (lambda n, a: np.mean(np.subtract.outer(a, n) > 0), "ties are not counted"),
+        (lambda n, a: np.mean(np.subtract.outer(a, n) >= 0), "ties count fully"),
+        (lambda n, a: np.sum(np.subtract.outer(a, n) > 0) / (len(n) + len(a)), "number of PAIRS"),
+        (lambda n, a: np.sum(np.subtract.outer(a, n) > 0) / len(n) ** 2, "not n_normal squared"),
+        (lambda n, a: np.sum(np.subtract.outer(a, n) > 0), "divide the number of pairs won"),
+        (lambda n, a: np.mean(a > np.median(n)), "one threshold"),
+        (lambda n, a: np.mean(a > np.mean(n)), "one threshold"),
+        (lambda n, a: np.subtract.outer(a, n) > 0, "return one number"),
+        (lambda n, a: np.mean(a) > np.mean(n), "expected"),
     ],
 }
 

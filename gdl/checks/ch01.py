@@ -5,6 +5,10 @@
 - ``check_fit_gaussian(f)``: ``f(x)`` returns the maximum-likelihood ``(mu_hat, sigma_hat)``.
 - ``check_sample_gaussian(f)``: ``f(mu, sigma, n, rng)`` returns n samples mu + sigma * eps, eps drawn from
   ``rng.standard_normal(n)``.
+- ``check_mixture_log_density(f)``: ``f(x, weights, means, stds)`` returns log p(x) of a 2-D isotropic
+  mixture, shape (n,), finite for points 200 standard deviations away (log-sum-exp).
+- ``check_em_step(f)``: ``f(x, weights, means, stds)`` returns one EM update ``(weights, means, stds)``,
+  with K = 1 and several components and with far points (responsibilities in log space).
 - ``check_sample_mixture(f)``: ``f(weights, means, stds, n, rng)`` returns ``(x, labels)`` from a
   2-D isotropic Gaussian mixture, with all its randomness drawn from ``rng``.
 
@@ -240,3 +244,192 @@ check_gaussian_log_density = make_check("gaussian_log_density", _test_gaussian_l
 check_fit_gaussian = make_check("fit_gaussian", _test_fit_gaussian)
 check_sample_gaussian = make_check("sample_gaussian", _test_sample_gaussian)
 check_sample_mixture = make_check("sample_mixture", _test_sample_mixture)
+
+
+# ----------------------------------------------------------------------------- mixture_log_density
+
+
+def _log_components(x, means, stds):
+    """log N(x_i; mu_k, sigma_k^2 I) in 2-D, shape (n, K)."""
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    return -np.log(2 * np.pi * stds**2) - sq / (2 * stds**2)
+
+
+def _logsumexp(a, axis):
+    top = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
+def _mixture_log_density(x, weights, means, stds):
+    return _logsumexp(np.log(weights) + _log_components(x, means, stds), axis=1)
+
+
+def _mixture_inputs(rng, k, n, far=True):
+    """Mixture parameters and n points drawn from it; with ``far``, a few points 60 to 200 sigma away."""
+    weights = rng.dirichlet(np.full(k, 2.0))
+    means = rng.uniform(-4, 4, size=(k, 2))
+    stds = rng.uniform(0.3, 1.5, size=k)
+    labels = rng.choice(k, size=n, p=weights)
+    x = means[labels] + stds[labels, None] * rng.standard_normal((n, 2))
+    if far:
+        x[:3] = [[60.0, -50.0], [-120.0, 90.0], [200.0, 200.0]]
+    return x, weights, means, stds
+
+
+def _test_mixture_log_density(f):
+    rng = np.random.default_rng()
+    for k in (1, int(rng.integers(2, 5))):  # one component and several in every run
+        n = int(rng.integers(10, 40))
+        x, weights, means, stds = _mixture_inputs(rng, k, n)
+        call = f"mixture_log_density(x, weights, means, stds) with K = {k} components, x of shape {x.shape}"
+        out = as_array(f(x, weights, means, stds), call)
+        if out.shape == (n, k):
+            fail(f"{call} has shape {out.shape}: that is one value per point AND component; combine the "
+                 "components into log p(x) = log sum_k pi_k N(x; mu_k, sigma_k^2 I), shape (n,).")
+        out = expect_shape(out, (n,), call)
+        ref = _mixture_log_density(x, weights, means, stds)
+        if not np.all(np.isfinite(out)):
+            if np.all(np.isfinite(out[3:])):
+                fail(f"{call} is infinite or NaN at points far from every component (60 to 200 standard "
+                     "deviations), where every density underflows to 0: use log-sum-exp, subtracting the "
+                     "largest log-term before exponentiating (scipy.special.logsumexp does it).")
+            expect_finite(out, call)
+        if np.allclose(out, ref, rtol=1e-6, atol=1e-6):
+            continue
+        logc = _log_components(x, means, stds)
+        sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+        first_match(out, [
+            (_logsumexp(logc, 1), "the mixture weights are missing: add log pi_k to each component's log-density."),
+            (_logsumexp(np.log(weights) + logc + np.log(stds), 1), "each 2-D component's normalising constant "
+             "is 1 / (2 pi sigma_k^2), not 1 / (sqrt(2 pi) sigma_k): in d dimensions it is (2 pi sigma^2)^(-d/2)."),
+            (_logsumexp(np.log(weights) + logc + 0.5 * np.log(2 * np.pi * stds**2), 1), "each 2-D component's "
+             "normalising constant is 1 / (2 pi sigma_k^2), not 1 / (sqrt(2 pi) sigma_k): in d dimensions it is "
+             "(2 pi sigma^2)^(-d/2)."),
+            (_logsumexp(np.log(weights) - np.log(2 * np.pi * stds**2) - sq / (2 * stds), 1),
+             "divide the squared distance by 2 sigma_k^2, not by 2 sigma_k."),
+            (_logsumexp(np.log(weights) - np.log(2 * np.pi * stds**2) - sq / stds**2, 1),
+             "the factor 1/2 in the exponent is missing: -||x - mu_k||^2 / (2 sigma_k^2)."),
+            (np.sum(np.log(weights) + logc, axis=1), "you summed the components' log-terms (a product of "
+             "densities): the mixture is a SUM of weighted densities, so take log-sum-exp over k."),
+            (np.max(np.log(weights) + logc, axis=1), "you kept only the largest component (a max): the mixture sums "
+             "all of them, log-sum-exp over k."),
+            (_logsumexp(logc, 1) - np.log(k), "you weighted the components equally (1/K): use the given weights."),
+        ], rtol=1e-6, atol=1e-6)
+        expect_close(out, ref, call, rtol=1e-6, atol=1e-6,
+                     hint="log p(x) = logsumexp_k [log pi_k - log(2 pi sigma_k^2) - ||x - mu_k||^2 / (2 sigma_k^2)].")
+
+
+# ----------------------------------------------------------------------------- em_step
+
+
+def _em_step(x, weights, means, stds, new_means_in_variance=True):
+    log_r = np.log(weights) + _log_components(x, means, stds)
+    r = np.exp(log_r - _logsumexp(log_r, 1)[:, None])
+    n_k = r.sum(0)
+    new_means = r.T @ x / n_k[:, None]
+    centre = new_means if new_means_in_variance else means
+    sq = ((x[:, None, :] - centre[None]) ** 2).sum(-1)
+    var = (r * sq).sum(0) / (2 * n_k)
+    return n_k / len(x), new_means, np.sqrt(var)
+
+
+def _m_step(x, r):
+    with np.errstate(all="ignore"):
+        return _m_step_unguarded(x, r)
+
+
+def _m_step_unguarded(x, r):
+    n_k = r.sum(0)
+    means = r.T @ x / n_k[:, None]
+    sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    return n_k / len(x), means, np.sqrt((r * sq).sum(0) / (2 * n_k))
+
+
+def _flat(params):
+    return np.concatenate([np.ravel(np.asarray(p, dtype="float64")) for p in params])
+
+
+def _test_em_step_once(f, rng, k, far):
+    n = int(rng.integers(30, 80))
+    x, weights, means, stds = _mixture_inputs(rng, k, n, far=far)
+    # start from perturbed parameters, as EM does after its first step
+    weights0 = rng.dirichlet(np.full(k, 3.0))
+    means0 = means + rng.normal(0, 0.8, size=means.shape)
+    stds0 = stds * rng.uniform(0.7, 1.4, size=k)
+    call = f"em_step(x, weights, means, stds) with K = {k}, x of shape {x.shape}"
+    if far:
+        call += " (three points far from every component)"
+    out = f(x, weights0, means0, stds0)
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        fail(f"`em_step` should return a triple (weights, means, stds), got {type(out).__name__}.")
+    w, m, s = (as_array(v, call) for v in out)
+    if w.shape == (k, 2) and m.shape == (k,):
+        fail(f"{call}: the first value has shape (K, 2): return (weights, means, stds) in that order.")
+    expect_shape(w, (k,), f"the weights from {call}")
+    expect_shape(m, (k, 2), f"the means from {call}")
+    if s.shape == (k, 2):
+        fail(f"{call}: the stds have shape (K, 2), one per coordinate; the components are isotropic, so pool "
+             "both coordinates: sigma_k^2 = sum_i r_ik ||x_i - mu_k||^2 / (2 N_k), shape (K,).")
+    expect_shape(s, (k,), f"the stds from {call}")
+    got = _flat((w, m, s))
+    if np.all(np.isfinite(w)) and np.any(w == 0):
+        fail(f"{call}: a component's new weight is exactly 0, as when each point is assigned to its most likely "
+             "component (hard EM) and a component gets none: use the soft responsibilities r_ik, the posterior "
+             "probabilities of the components, which are never exactly 0.")
+    if not np.all(np.isfinite(got)):
+        fail(f"{call} contains NaN or infinity. If only far points break it: the densities of points 60 "
+             "standard deviations away underflow to 0, and 0 / 0 is NaN; compute the responsibilities in log "
+             "space, r_ik = exp(log pi_k + log N_ik - logsumexp_k(...)).")
+    ref = _em_step(x, weights0, means0, stds0)
+    if np.allclose(got, _flat(ref), rtol=1e-5, atol=1e-6):
+        return
+    log_r = np.log(weights0) + _log_components(x, means0, stds0)
+    r = np.exp(log_r - _logsumexp(log_r, 1)[:, None])
+    lc = _log_components(x, means0, stds0)
+    r_nw = np.exp(lc - _logsumexp(lc, 1)[:, None])
+    hard = np.eye(k)[np.argmax(log_r, axis=1)]
+    first = [
+        (_flat(ref[::-1]), "return (weights, means, stds) in that order."),
+        (_flat(_em_step(x, weights0, means0, stds0, new_means_in_variance=False)), "the variance update uses the "
+         "old means: first compute the new means mu_k, then sigma_k^2 = sum_i r_ik ||x_i - mu_k||^2 / (2 N_k) "
+         "around them."),
+        (_flat((ref[0], ref[1], ref[2] ** 2)), "you returned the variances sigma_k^2: return the standard "
+         "deviations sigma_k (their square roots)."),
+        (_flat((ref[0], ref[1], ref[2] * np.sqrt(2))), "the variance is not divided by the dimension: each 2-D "
+         "point contributes two squared coordinates, so sigma_k^2 = sum_i r_ik ||x_i - mu_k||^2 / (2 N_k)."),
+        (_flat((r.sum(0), ref[1], ref[2])), "the weights must sum to 1: divide N_k = sum_i r_ik by n."),
+        (_flat(_m_step(x, r_nw)), "the responsibilities ignore the weights: r_ik is proportional to "
+         "pi_k N(x_i; mu_k, sigma_k^2 I), not to the density alone."),
+        (_flat(_m_step(x, hard)), "you assigned each point to its most likely component (hard EM): use the soft "
+         "responsibilities r_ik, the posterior probabilities of the components."),
+    ]
+    if n != k:
+        r_axis = np.exp(log_r - _logsumexp(log_r, 0)[None, :])  # normalised over the points: wrong
+        first.append((_flat(_m_step(x, r_axis)), "the responsibilities are normalised over the points: each "
+                      "point's r_ik must sum to 1 over the components k (axis 1)."))
+    lc1 = lc + np.log(stds0)  # 1-D normalisation
+    log_r1 = np.log(weights0) + lc1
+    first.append((_flat(_m_step(x, np.exp(log_r1 - _logsumexp(log_r1, 1)[:, None]))), "the component densities "
+                  "use the 1-D normalising constant: in 2-D, N(x; mu, sigma^2 I) = exp(-||x - mu||^2 / (2 "
+                  "sigma^2)) / (2 pi sigma^2)."))
+    first_match(got, first, rtol=1e-5, atol=1e-6)
+    if k > 1 and np.allclose(m, np.broadcast_to(x.mean(0), m.shape), rtol=1e-5, atol=1e-6):
+        fail(f"{call}: every new mean is the mean of all points: weight each point by its responsibility, "
+             "mu_k = sum_i r_ik x_i / N_k.")
+    expect_close(w, ref[0], f"the weights from {call}", rtol=1e-5, atol=1e-6,
+                 hint="pi_k = N_k / n, with N_k = sum_i r_ik.")
+    expect_close(m, ref[1], f"the means from {call}", rtol=1e-5, atol=1e-6,
+                 hint="mu_k = sum_i r_ik x_i / N_k.")
+    expect_close(s, ref[2], f"the stds from {call}", rtol=1e-5, atol=1e-6,
+                 hint="sigma_k^2 = sum_i r_ik ||x_i - mu_k||^2 / (2 N_k), around the new means.")
+
+
+def _test_em_step(f):
+    rng = np.random.default_rng()
+    for k, far in [(1, False), (int(rng.integers(2, 5)), False), (int(rng.integers(2, 5)), True)]:
+        _test_em_step_once(f, rng, k, far)
+    return "Well done: one EM step. The log-likelihood of the data never decreases from one step to the next."
+
+
+check_mixture_log_density = make_check("mixture_log_density", _test_mixture_log_density)
+check_em_step = make_check("em_step", _test_em_step)

@@ -7,6 +7,8 @@
 - ``check_reconstruction_loss(f)``: ``f(x, x_hat)`` returns the binary cross-entropy of each example,
   summed over its pixels (shape (n,)), for (n, d) and (n, height, width) batches of binary and grey pixels,
   finite and right where x_hat is exactly 0 or 1.
+- ``check_roc_auc(f)``: ``f(normal, anomalous)`` returns the ROC AUC of two score arrays (ties count
+  one half), on overlapping, tied, separable (both ways) and all-equal scores.
 - ``check_anomaly_score(f)``: ``f(autoencoder, x)`` returns each example's mean squared reconstruction
   error (shape (n,)), for (n, d) and (n, height, width) batches.
 """
@@ -264,3 +266,60 @@ def _test_anomaly_score(f):
 check_build_autoencoder = make_check("build_autoencoder", _test_build_autoencoder)
 check_reconstruction_loss = make_check("reconstruction_loss", _test_reconstruction_loss)
 check_anomaly_score = make_check("anomaly_score", _test_anomaly_score)
+
+
+# ----------------------------------------------------------------------------- roc_auc
+
+
+def _auc(normal, anomalous):
+    normal, anomalous = np.asarray(normal, "float64"), np.asarray(anomalous, "float64")
+    greater = (anomalous[:, None] > normal[None, :]).mean()
+    ties = (anomalous[:, None] == normal[None, :]).mean()
+    return greater + 0.5 * ties
+
+
+def _test_roc_auc(f):
+    rng = np.random.default_rng()
+    cases = []
+    # separable in one direction, then overlapping, with ties (rounded scores), unequal sizes every run
+    n, m = int(rng.integers(20, 60)), int(rng.integers(5, 19))
+    cases.append(("overlapping scores", rng.normal(0, 1, n), rng.normal(0.8, 1, m)))
+    rounded_n, rounded_m = np.round(rng.normal(0, 1, n), 1), np.round(rng.normal(0.5, 1, m), 1)
+    rounded_m[:3] = rounded_n[:3]  # some exact ties
+    cases.append(("scores with ties", rounded_n, rounded_m))
+    cases.append(("every anomaly scoring higher", rng.uniform(0, 1, n), rng.uniform(2, 3, m)))
+    cases.append(("every anomaly scoring lower", rng.uniform(2, 3, n), rng.uniform(0, 1, m)))
+    cases.append(("all scores equal", np.full(n, 0.3), np.full(m, 0.3)))
+    for what, normal, anomalous in cases:
+        call = f"roc_auc(normal, anomalous) with {len(normal)} normal and {len(anomalous)} anomalous {what}"
+        value = as_array(f(normal, anomalous), call)
+        if value.shape != ():
+            fail(f"{call} has shape {value.shape}: return one number, the area under the ROC curve.")
+        ref = _auc(normal, anomalous)
+        if abs(float(value) - ref) <= 1e-9:
+            continue
+        greater = (anomalous[:, None] > normal[None, :]).mean()
+        geq = (anomalous[:, None] >= normal[None, :]).mean()
+        first_match(value, [
+            (1 - ref, "your AUC is 1 minus the right one: it is the probability that an ANOMALY scores higher than "
+             "a normal example (high scores flag anomalies)."),
+            (greater, "ties are not counted: a pair with equal scores counts one half (the ROC curve's diagonal "
+             "step)."),
+            (geq, "ties count fully: a pair with equal scores counts one half, not one."),
+            ((anomalous[:, None] > normal[None, :]).sum() / (len(normal) + len(anomalous)), "divide the number of "
+             "pairs won by the number of PAIRS, n_normal * n_anomalous."),
+            ((anomalous[:, None] > normal[None, :]).sum() / len(normal) ** 2, "divide the number of pairs won by "
+             "n_normal * n_anomalous, not n_normal squared."),
+            ((anomalous[:, None] > normal[None, :]).sum(), "divide the number of pairs won by the number of pairs."),
+            ((anomalous > np.median(normal)).mean(), "you compared the anomalies with one threshold (the median of "
+             "the normal scores): compare every anomaly with every normal example, or integrate the ROC curve "
+             "over all thresholds."),
+            ((anomalous > normal.mean()).mean(), "you compared the anomalies with one threshold (the mean of the "
+             "normal scores): compare every anomaly with every normal example, or integrate the ROC curve over "
+             "all thresholds."),
+        ], rtol=0, atol=1e-9)
+        expect_close(value, ref, call, rtol=0, atol=1e-9,
+                     hint="AUC = P(anomalous score > normal score) + 1/2 P(equal scores), over all pairs.")
+
+
+check_roc_auc = make_check("roc_auc", _test_roc_auc)
