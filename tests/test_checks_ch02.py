@@ -178,11 +178,48 @@ def auc_trapezoid(normal, anomalous):  # integrates the ROC curve over all thres
     return float(np.trapezoid(tpr, fpr))
 
 
+# ----------------------------------------------------------------------------- pca_reconstruct
+
+
+def pca_svd(x_train, x, k):
+    mean = x_train.mean(axis=0)
+    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    return mean + (x - mean) @ vt[:k].T @ vt[:k]
+
+
+def pca_eigh_float32(x_train, x, k):  # eigenvectors of the covariance, sorted by decreasing eigenvalue
+    mean = x_train.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(x_train.T))
+    top = vectors[:, np.argsort(values)[::-1][:k]].astype("float32")
+    return (mean + (x - mean).astype("float32") @ top @ top.T).astype("float32")
+
+
+def pca_sklearn(x_train, x, k):
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=k).fit(x_train)
+    return pca.inverse_transform(pca.transform(x))
+
+
+def pca_variant(x_train, x, k, centre=True, add_back=True, smallest=False, extra=0, own_mean=False,
+                fit_on_x=False, codes=False):
+    data = x if fit_on_x else x_train
+    mean = data.mean(0) if centre else 0.0
+    _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
+    v = vt[-k:] if smallest else vt[:k + extra]
+    m = x.mean(0) if own_mean else mean
+    z = (x - m) @ v.T
+    if codes:
+        return z
+    return (m if add_back else 0.0) + z @ v
+
+
 CHECKS = {
     "build_autoencoder": ch02.check_build_autoencoder,
     "reconstruction_loss": ch02.check_reconstruction_loss,
     "anomaly_score": ch02.check_anomaly_score,
     "roc_auc": ch02.check_roc_auc,
+    "pca_reconstruct": ch02.check_pca_reconstruct,
 }
 
 REFERENCES = {
@@ -190,6 +227,7 @@ REFERENCES = {
     "reconstruction_loss": [bce, bce_numpy_float64, bce_keras],
     "anomaly_score": [score, score_ops],
     "roc_auc": [auc_pairs, auc_ranks, auc_loop, auc_trapezoid],
+    "pca_reconstruct": [pca_svd, pca_eigh_float32, pca_sklearn],
 }
 
 WRONG = {
@@ -255,6 +293,19 @@ WRONG = {
         (lambda n, a: np.mean(a > np.mean(n)), "one threshold"),
         (lambda n, a: np.subtract.outer(a, n) > 0, "return one number"),
         (lambda n, a: np.mean(a) > np.mean(n), "expected"),
+    ],
+    "pca_reconstruct": [
+        (lambda xt, x, k: pca_variant(xt, x, k, centre=False), "did not centre"),
+        (lambda xt, x, k: pca_variant(xt, x, k, add_back=False), "add the training mean back"),
+        (lambda xt, x, k: pca_variant(xt, x, k, smallest=True), "SMALLEST variance"),
+        (lambda xt, x, k: pca_variant(xt, x, k, extra=1), "k + 1 components"),
+        (lambda xt, x, k: pca_variant(xt, x, k, extra=-1), "k - 1 components"),
+        (lambda xt, x, k: pca_variant(xt, x, k, own_mean=True), "centred with the mean of x"),
+        (lambda xt, x, k: pca_variant(xt, x, k, fit_on_x=True), "fitted the PCA on x"),
+        (lambda xt, x, k: pca_variant(xt, x, k, codes=True), "those are the codes"),
+        (lambda xt, x, k: x, "returned x unchanged"),
+        (lambda xt, x, k: pca_svd(xt, x, 2), "keep exactly k"),  # the notebook's k typed in
+        (lambda xt, x, k: pca_svd(xt, x, k).T, "has shape"),
     ],
 }
 

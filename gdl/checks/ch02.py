@@ -7,6 +7,8 @@
 - ``check_reconstruction_loss(f)``: ``f(x, x_hat)`` returns the binary cross-entropy of each example,
   summed over its pixels (shape (n,)), for (n, d) and (n, height, width) batches of binary and grey pixels,
   finite and right where x_hat is exactly 0 or 1.
+- ``check_pca_reconstruct(f)``: ``f(x_train, x, k)`` returns x reconstructed from the top k principal
+  components of x_train (centred by x_train's mean), k = 1 and several.
 - ``check_roc_auc(f)``: ``f(normal, anomalous)`` returns the ROC AUC of two score arrays (ties count
   one half), on overlapping, tied, separable (both ways) and all-equal scores.
 - ``check_anomaly_score(f)``: ``f(autoencoder, x)`` returns each example's mean squared reconstruction
@@ -323,3 +325,66 @@ def _test_roc_auc(f):
 
 
 check_roc_auc = make_check("roc_auc", _test_roc_auc)
+
+
+# ----------------------------------------------------------------------------- pca_reconstruct
+
+
+def _pca_basis(x_train, k, centre=True):
+    mean = x_train.mean(0) if centre else np.zeros(x_train.shape[1])
+    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    return mean, vt
+
+
+def _pca_inputs(rng, n_train, n, d):
+    """Data with distinct variances along random orthogonal directions, an offset mean far from 0."""
+    basis, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    scales = np.sort(rng.uniform(0.2, 1.0, d))[::-1] * np.geomspace(4, 0.5, d)
+
+    def draw(m):
+        return (rng.normal(size=(m, d)) * scales) @ basis.T
+
+    offset = rng.uniform(1, 3, d)
+    return draw(n_train) + offset, draw(n) + offset + rng.normal(0, 0.3, d)
+
+
+def _test_pca_reconstruct(f):
+    rng = np.random.default_rng()
+    d = int(rng.integers(8, 20))
+    for k in (1, int(rng.integers(2, d // 2))):  # one component and several in every run
+        n_train, n = int(rng.integers(60, 120)), int(rng.integers(5, 15))
+        x_train, x = _pca_inputs(rng, n_train, n, d)
+        call = f"pca_reconstruct(x_train, x, k={k}) for x_train of shape {x_train.shape}, x of shape {x.shape}"
+        out = as_array(f(x_train, x, k), call)
+        if out.shape == (n, k):
+            fail(f"{call} has shape {out.shape}: those are the codes (the projections on the k components); "
+                 "map them back to the data space and add the mean: x_hat = mean + (x - mean) V_k V_k^T.")
+        expect_shape(out, (n, d), call)
+        expect_finite(out, call)
+        mean, vt = _pca_basis(x_train, k)
+        ref = mean + (x - mean) @ vt[:k].T @ vt[:k]
+        if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
+            continue
+        _, vt0 = _pca_basis(x_train, k, centre=False)
+        mean_x, vt_x = _pca_basis(x, k) if n > k else (mean, vt)
+        first_match(out, [
+            (x @ vt0[:k].T @ vt0[:k], "you did not centre the data: subtract the training mean before the SVD "
+             "and the projection, and add it back at the end."),
+            ((x - mean) @ vt[:k].T @ vt[:k], "add the training mean back: x_hat = mean + (x - mean) V_k V_k^T."),
+            (mean + (x - mean) @ vt[-k:].T @ vt[-k:], "you kept the k directions of SMALLEST variance: keep the "
+             "top k (np.linalg.eigh sorts eigenvalues in ascending order; np.linalg.svd in descending)."),
+            (mean + (x - mean) @ vt[:k + 1].T @ vt[:k + 1], "you kept k + 1 components: keep exactly k."),
+            (mean + (x - mean) @ vt[: max(k - 1, 0)].T @ vt[: max(k - 1, 0)], "you kept k - 1 components: keep "
+             "exactly k."),
+            (x.mean(0) + (x - x.mean(0)) @ vt[:k].T @ vt[:k], "you centred with the mean of x: use the mean of "
+             "x_train, the data the PCA was fitted on, for both subtracting and adding back."),
+            (mean_x + (x - mean_x) @ vt_x[:k].T @ vt_x[:k], "you fitted the PCA on x: fit it on x_train (the "
+             "training images) and only reconstruct x with it."),
+            (x, "you returned x unchanged: project it onto the top k principal directions."),
+        ], rtol=1e-4, atol=1e-4)
+        expect_close(out, ref, call, rtol=1e-4, atol=1e-4,
+                     hint="x_hat = mean + (x - mean) V_k V_k^T, with V_k the top k right singular vectors of "
+                          "x_train - mean.")
+
+
+check_pca_reconstruct = make_check("pca_reconstruct", _test_pca_reconstruct)
