@@ -12,88 +12,84 @@ from gdl.checks import ch04
 
 EPS = 1e-7
 
-# ----------------------------------------------------------------------------- discriminator_loss
+# ----------------------------------------------------------------------------- discriminator_loss (on logits)
 
 
-def d_loss(real_output, fake_output, smoothing=0.0):
-    real_output, fake_output = ops.clip(real_output, EPS, 1 - EPS), ops.clip(fake_output, EPS, 1 - EPS)
+def d_loss(real_logits, fake_logits, smoothing=0.0):
     t = 1.0 - smoothing
-    return -ops.mean(t * ops.log(real_output) + (1 - t) * ops.log(1 - real_output)) - ops.mean(ops.log(1 - fake_output))
+    return ops.mean(t * ops.softplus(-real_logits) + (1 - t) * ops.softplus(real_logits)) + ops.mean(
+        ops.softplus(fake_logits))
 
 
-def d_loss_keras(real_output, fake_output, smoothing=0.0):
-    bce = keras.losses.BinaryCrossentropy()
-    return bce(ops.full_like(real_output, 1.0 - smoothing), real_output) + bce(ops.zeros_like(fake_output), fake_output)
+def d_loss_keras(real_logits, fake_logits, smoothing=0.0):
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    return bce(ops.full_like(real_logits, 1.0 - smoothing), real_logits) + bce(ops.zeros_like(fake_logits),
+                                                                               fake_logits)
 
 
-def d_loss_tf64(real_output, fake_output, smoothing=0.0):
-    """TensorFlow in float64, with an epsilon added inside the logs instead of clipping."""
-    r, f = tf.cast(real_output, tf.float64), tf.cast(fake_output, tf.float64)
-    t = 1.0 - smoothing
-    real_part = t * tf.math.log(r + EPS) + (1 - t) * tf.math.log(1 - r + EPS)
-    return -tf.reduce_mean(real_part) - tf.reduce_mean(tf.math.log(1 - f + EPS))
+def d_loss_tf64(real_logits, fake_logits, smoothing=0.0):
+    """TensorFlow in float64, with sigmoid_cross_entropy_with_logits."""
+    r, f = tf.cast(real_logits, tf.float64), tf.cast(fake_logits, tf.float64)
+    xent = tf.nn.sigmoid_cross_entropy_with_logits
+    return tf.reduce_mean(xent(tf.fill(tf.shape(r), tf.constant(1.0 - smoothing, tf.float64)), r)) + tf.reduce_mean(
+        xent(tf.zeros_like(f), f))
 
 
 def d_numpy(r, f, smoothing=0.0):  # NumPy: right on arrays, but the compiled train step cannot run it
-    r, f = np.clip(r, EPS, 1 - EPS), np.clip(f, EPS, 1 - EPS)
     t = 1 - smoothing
-    return -np.mean(t * np.log(r) + (1 - t) * np.log(1 - r)) - np.mean(np.log(1 - f))
+    return np.mean(t * np.logaddexp(0, -r) + (1 - t) * np.logaddexp(0, r)) + np.mean(np.logaddexp(0, f))
 
 
-def d_no_clip(r, f, smoothing=0.0):  # logs of the raw outputs: infinite or NaN at 0 and 1
-    t = 1 - smoothing
-    return -ops.mean(t * ops.log(r) + (1 - t) * ops.log(1 - r)) - ops.mean(ops.log(1 - f))
+def d_clipped(r, f, smoothing=0.0):  # the chapter's old loss: sigmoid, then clipped probabilities
+    p_r, p_f = ops.clip(ops.sigmoid(r), EPS, 1 - EPS), ops.clip(ops.sigmoid(f), EPS, 1 - EPS)
+    t = 1.0 - smoothing
+    return -ops.mean(t * ops.log(p_r) + (1 - t) * ops.log(1 - p_r)) - ops.mean(ops.log(1 - p_f))
 
 
-def d_clip_real_only(r, f, smoothing=0.0):  # clipping forgotten for the fakes
-    r = ops.clip(r, EPS, 1 - EPS)
-    t = 1 - smoothing
-    return -ops.mean(t * ops.log(r) + (1 - t) * ops.log(1 - r)) - ops.mean(ops.log(1 - f))
+def d_log_sigmoid(r, f, smoothing=0.0):  # log(sigmoid(a)) without care: log(0) at large |a|
+    t = 1.0 - smoothing
+    return -ops.mean(t * ops.log(ops.sigmoid(r)) + (1 - t) * ops.log(1 - ops.sigmoid(r))) - ops.mean(
+        ops.log(1 - ops.sigmoid(f)))
 
 
-def d_clip_wide(r, f, smoothing=0.0):  # clipping far too much: [0.01, 0.99]
-    return d_loss(ops.clip(r, 0.01, 0.99), ops.clip(f, 0.01, 0.99), smoothing)
-
-
-def d_from_logits(r, f, smoothing=0.0):  # probabilities treated as logits
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+def d_probabilities(r, f, smoothing=0.0):  # the logits passed to a cross-entropy that expects probabilities
+    bce = keras.losses.BinaryCrossentropy()
     return bce(ops.full_like(r, 1.0 - smoothing), r) + bce(ops.zeros_like(f), f)
 
 
 def d_keras_label_smoothing(r, f, smoothing=0.0):  # Keras's label_smoothing is two-sided, towards 1/2
-    bce = keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=smoothing)
     return bce(ops.ones_like(r), r) + bce(ops.zeros_like(f), f)
 
 
 def d_smoothing_scales_log(r, f, smoothing=0.0):  # the s log(1 - D(x)) term forgotten
-    r, f = ops.clip(r, EPS, 1 - EPS), ops.clip(f, EPS, 1 - EPS)
-    return -ops.mean((1 - smoothing) * ops.log(r)) - ops.mean(ops.log(1 - f))
+    return ops.mean((1 - smoothing) * ops.softplus(-r)) + ops.mean(ops.softplus(f))
 
 
 def d_two_sided(r, f, smoothing=0.0):  # fake labels smoothed too: target s for fakes
-    r, f = ops.clip(r, EPS, 1 - EPS), ops.clip(f, EPS, 1 - EPS)
     s = smoothing
-    return -ops.mean((1 - s) * ops.log(r) + s * ops.log(1 - r)) - ops.mean(s * ops.log(f) + (1 - s) * ops.log(1 - f))
+    return ops.mean((1 - s) * ops.softplus(-r) + s * ops.softplus(r)) + ops.mean(
+        (1 - s) * ops.softplus(f) + s * ops.softplus(-f))
 
 
 def d_per_example(r, f, smoothing=0.0):  # no mean: one loss per example
-    r, f = ops.clip(r, EPS, 1 - EPS), ops.clip(f, EPS, 1 - EPS)
-    return -((1 - smoothing) * ops.log(r) + smoothing * ops.log(1 - r)) - ops.log(1 - f)
+    return (1 - smoothing) * ops.softplus(-r) + smoothing * ops.softplus(r) + ops.softplus(f)
 
 
-# ----------------------------------------------------------------------------- generator_loss
+# ----------------------------------------------------------------------------- generator_loss (on logits)
 
 
-def g_loss(fake_output):
-    return -ops.mean(ops.log(ops.clip(fake_output, EPS, 1 - EPS)))
+def g_loss(fake_logits):
+    return ops.mean(ops.softplus(-fake_logits))
 
 
-def g_loss_keras(fake_output):
-    return keras.losses.BinaryCrossentropy()(ops.ones_like(fake_output), fake_output)
+def g_loss_keras(fake_logits):
+    return keras.losses.BinaryCrossentropy(from_logits=True)(ops.ones_like(fake_logits), fake_logits)
 
 
-def g_loss_tf64(fake_output):
-    return -tf.reduce_mean(tf.math.log(tf.cast(fake_output, tf.float64) + EPS))
+def g_loss_tf64(fake_logits):
+    a = tf.cast(fake_logits, tf.float64)
+    return -tf.reduce_mean(tf.math.log_sigmoid(a))
 
 
 # ----------------------------------------------------------------------------- gan_train_step
@@ -209,10 +205,10 @@ REFERENCES = {
 WRONG = {
     "discriminator_loss": [
         (lambda r, f, smoothing=0.0: -d_loss(r, f, smoothing), "wrong sign"),
-        (lambda r, f, smoothing=0.0: d_loss(r, f, smoothing) / 2, "averaged the two terms"),  # or mean of concat
-        (lambda r, f, smoothing=0.0: -ops.mean(ops.log(r)), "only the real term"),
-        (lambda r, f, smoothing=0.0: -ops.mean(ops.log(1 - f)), "only the fake term"),
-        (lambda r, f, smoothing=0.0: d_loss(f, r, smoothing), "labels are swapped"),
+        (lambda r, f, smoothing=0.0: d_loss(r, f, smoothing) / 2, "averaged the two terms"),
+        (lambda r, f, smoothing=0.0: ops.mean(ops.softplus(-r)), "only the real term"),
+        (lambda r, f, smoothing=0.0: ops.mean(ops.softplus(f)), "only the fake term"),
+        (lambda r, f, smoothing=0.0: d_loss(-r, -f, smoothing), "labels are swapped"),
         (lambda r, f, smoothing=0.0: 1.386, "expected"),  # a constant
         (d_per_example, "single number"),
         (lambda r, f, smoothing=0.0: d_loss(r, f) * len(r), "summed over the batch"),
@@ -220,31 +216,32 @@ WRONG = {
         (d_two_sided, "smoothed the fake labels too"),
         (lambda r, f, smoothing=0.0: d_loss(r, f, 1 - smoothing if smoothing else 0.0), "not smoothing"),
         (d_keras_label_smoothing, "two-sided, towards"),
-        (d_smoothing_scales_log, "smoothing * log(1 - D(x)) is missing"),
-        (d_from_logits, "as logits"),
-        (d_no_clip, "clipped to [1e-7, 1 - 1e-7]"),
-        (d_clip_real_only, "clipped to [1e-7, 1 - 1e-7]"),
-        (d_clip_wide, "With some outputs at exactly 0 and 1"),
+        (d_smoothing_scales_log, "log(1 - D(x)) is missing"),
+        (d_probabilities, "takes the logits for probabilities"),
+        (lambda r, f, smoothing=0.0: d_loss(ops.log(r), f, smoothing), "not a finite number"),  # log of a logit
+        (d_clipped, "caps each term at about 16"),
+        (d_log_sigmoid, "not a finite number"),
         (d_numpy, "inside a tf.function"),
     ],
     "generator_loss": [
-        (lambda f: ops.mean(ops.log(1 - f)), "minimax (saturating)"),
-        (lambda f: ops.mean(ops.log(ops.clip(f, EPS, 1 - EPS))), "wrong sign"),
-        (lambda f: -ops.sum(ops.log(ops.clip(f, EPS, 1 - EPS))), "summed over the batch"),
-        (lambda f: -ops.sum(ops.log(ops.clip(f, EPS, 1 - EPS))) / 256, "expected"),  # the notebook's batch size
+        (lambda f: -ops.mean(ops.softplus(f)), "minimax (saturating)"),
+        (lambda f: -ops.mean(ops.softplus(-f)), "wrong sign"),
+        (lambda f: ops.sum(ops.softplus(-f)), "summed over the batch"),
+        (lambda f: ops.sum(ops.softplus(-f)) / 256, "expected"),  # the notebook's batch size
         (lambda f: 0.693, "expected"),
-        (lambda f: -ops.log(ops.clip(f, EPS, 1 - EPS)), "single number"),
-        (lambda f: -ops.mean(ops.log(1 - ops.clip(f, EPS, 1 - EPS))), "the discriminator's loss on the fakes"),
-        (lambda f: keras.losses.BinaryCrossentropy(from_logits=True)(ops.ones_like(f), f), "as logits"),
-        (lambda f: -ops.mean(ops.log(f)), "clipped to [1e-7, 1 - 1e-7]"),  # no clipping
-        (lambda f: -ops.mean(ops.log(ops.clip(f, 0.0, 1.0))), "clipped to [1e-7, 1 - 1e-7]"),  # clip does nothing
-        (lambda f: -ops.mean(ops.log(ops.clip(f, 1e-3, 1 - 1e-3))), "With some outputs at exactly 0 and 1"),
-        (lambda f: -np.mean(np.log(np.clip(f, EPS, 1 - EPS))), "inside a tf.function"),  # NumPy
+        (lambda f: ops.softplus(-f), "single number"),
+        (lambda f: ops.mean(ops.softplus(f)), "the discriminator's loss on the fakes"),
+        (lambda f: keras.losses.BinaryCrossentropy()(ops.ones_like(f), f), "takes the logits for probabilities"),
+        (lambda f: -ops.mean(ops.log(ops.clip(ops.sigmoid(f), EPS, 1 - EPS))), "caps each term at about 16"),
+        (lambda f: -ops.mean(ops.log(ops.sigmoid(f))), "not a finite number"),
+        (lambda f: -ops.mean(ops.log(ops.sigmoid(f) + EPS)), "caps each term at about 16"),
+        (lambda f: ops.mean(ops.softplus(-ops.clip(f, -15.0, 15.0))), "expected"),  # logits clipped instead
+        (lambda f: np.mean(np.logaddexp(0, -f)), "inside a tf.function"),  # NumPy
     ],
     "gan_train_step": [
         (make_step(simultaneous=True), "used the discriminator from before its update"),
         (make_step(d_in_g_step=True), "discriminator changed in the generator step"),
-        (make_step(g_loss_fn=lambda f: ops.mean(ops.log(1 - f))), "saturating loss"),
+        (make_step(g_loss_fn=lambda f: -ops.mean(ops.softplus(f))), "saturating loss"),
         (make_step(g_sign=-1.0), "generator moved up its loss"),
         (make_step(d_sign=-1.0), "discriminator moved up its loss"),
         (make_step(use_smoothing=False), "ignored smoothing"),

@@ -1,13 +1,14 @@
 """Checks for the Chapter 4 exercises (``exercises/04_gans.ipynb``).
 
-The discriminator outputs probabilities D(x) in (0, 1) (a sigmoid output, as in the chapter).
+The discriminator outputs logits a (any real number; D(x) = sigmoid(a)), as in the chapter.
 
-- ``check_discriminator_loss(f)``: ``f(real_output, fake_output, smoothing=0.0)`` returns the binary
-  cross-entropy -mean[(1 - s) log D(x) + s log(1 - D(x))] - mean[log(1 - D(G(z)))] (one-sided smoothing s),
-  finite for outputs at exactly 0 and 1 (clipped to [1e-7, 1 - 1e-7]), and differentiable inside a
+- ``check_discriminator_loss(f)``: ``f(real_logits, fake_logits, smoothing=0.0)`` returns the binary
+  cross-entropy mean[(1 - s) softplus(-a_real) + s softplus(a_real)] + mean[softplus(a_fake)], that is
+  -mean[(1 - s) log D(x) + s log(1 - D(x))] - mean[log(1 - D(G(z)))] (one-sided smoothing s), exact and with
+  exact gradients for logits at +-200 (where sigmoid rounds to 0 or 1), and differentiable inside a
   ``tf.function`` (the train step calls it there).
-- ``check_generator_loss(f)``: ``f(fake_output)`` returns the non-saturating loss -mean[log D(G(z))], with
-  the same two requirements.
+- ``check_generator_loss(f)``: ``f(fake_logits)`` returns the non-saturating loss mean[softplus(-a)] =
+  -mean[log D(G(z))], with the same requirements; its gradient at a = -200 is -1/n, not 0.
 - ``check_gan_train_step(f)``: ``f(generator, discriminator, g_optimizer, d_optimizer, real_images, z,
   smoothing=0.0)`` takes one discriminator step, then one generator step against the updated
   discriminator, with the same noise ``z``; returns ``(d_loss, g_loss)`` computed before each update. The
@@ -22,21 +23,49 @@ import numpy as np
 
 from gdl.checks import _learner_line, _short, as_array, expect_close, expect_finite, expect_shape, fail, make_check
 
-EPS = 1e-7
-_NUMPY_HINT = ("Use keras.ops (ops.log, ops.mean, ops.clip) rather than NumPy, and no .numpy() or float(): "
+EPS = 1e-7  # the clipping of Chapter 4's earlier version: a wrong answer now, recognised in the messages
+EXTREME = 200.0  # |logit| where sigmoid rounds to 0 or 1 in float32: log(sigmoid(a)) is -inf there
+_NUMPY_HINT = ("Use keras.ops (ops.softplus, ops.mean) rather than NumPy, and no .numpy() or float(): "
                "inside a compiled train step the outputs are symbolic tensors.")
+_LOGIT_HINT = ("The discriminator outputs logits a (any real number), D = sigmoid(a): write -log D = softplus(-a) "
+               "and -log(1 - D) = softplus(a) (ops.softplus), or use a cross-entropy with from_logits=True.")
 
 
-def _clipped(p):
-    return np.clip(np.asarray(p, dtype="float64"), EPS, 1 - EPS)
+def _softplus(a):
+    return np.logaddexp(0.0, np.asarray(a, dtype="float64"))
+
+
+def _sigmoid(a):
+    return np.exp(-_softplus(-np.asarray(a, dtype="float64")))
 
 
 def _bce_terms(real, fake, smoothing):
-    real, fake = _clipped(real), _clipped(fake)
+    """The two terms of the discriminator loss on logits, in float64."""
     t = 1.0 - smoothing
-    real_term = -np.mean(t * np.log(real) + (1 - t) * np.log(1 - real))
-    fake_term = -np.mean(np.log(1 - fake))
+    real_term = np.mean(t * _softplus(-real) + (1 - t) * _softplus(real))
+    fake_term = np.mean(_softplus(fake))
     return real_term, fake_term
+
+
+def _log_terms(p_real, p_fake, smoothing):
+    """The cross-entropy terms from probabilities clipped to [1e-7, 1 - 1e-7] in float32, as Keras computes them."""
+    lo, hi = np.float32(EPS), np.float32(1 - EPS)
+    r = np.clip(np.asarray(p_real, dtype="float32"), lo, hi)
+    f = np.clip(np.asarray(p_fake, dtype="float32"), lo, hi)
+    t = 1.0 - smoothing
+    one = np.float32(1)
+    return (-np.mean(t * np.log(r).astype("float64") + (1 - t) * np.log(one - r).astype("float64")),
+            -np.mean(np.log(one - f).astype("float64")))
+
+
+def _prob_bce_terms(real, fake, smoothing):
+    """The terms with the logits taken for probabilities (a cross-entropy with from_logits=False)."""
+    return _log_terms(real, fake, smoothing)
+
+
+def _clipped_terms(real, fake, smoothing):
+    """The terms computed as logs of sigmoid probabilities clipped to [1e-7, 1 - 1e-7]."""
+    return _log_terms(_sigmoid(real), _sigmoid(fake), smoothing)
 
 
 def _scalar(value, what):
@@ -45,22 +74,24 @@ def _scalar(value, what):
         fail(f"{what} should be a single number (the mean over the batch), got shape {arr.shape}.")
     arr = arr.reshape(())
     if not np.isfinite(arr):
-        fail(f"{what} is {float(arr)}: take the logarithms of probabilities clipped to [1e-7, 1 - 1e-7] "
-             "(ops.clip) so that outputs at exactly 0 or 1 still give a finite loss.")
+        fail(f"{what} is {float(arr)}, not a finite number. {_LOGIT_HINT} (log(sigmoid(a)) underflows to "
+             "log(0) for large |a|, and the log of a negative logit is NaN.)")
     return float(arr)
 
 
-def _outputs(rng, n):
-    """Discriminator outputs as a fair discriminator gives them: real ones above 1/2, fake ones below."""
-    real = rng.uniform(0.5, 0.98, size=(n, 1)).astype("float32")
-    fake = rng.uniform(0.02, 0.3, size=(n, 1)).astype("float32")
+def _logits(rng, n):
+    """Discriminator logits as a fair discriminator gives them: mostly positive for real images, negative for fakes,
+    with a few on the wrong side (negative real logits catch logs of logits taken for probabilities)."""
+    real = rng.uniform(-1.5, 4.0, size=(n, 1)).astype("float32")
+    fake = rng.uniform(-4.0, 1.5, size=(n, 1)).astype("float32")
+    real[0], fake[0] = -1.0, -2.0
     return real, fake
 
 
-def _saturated(real, fake):
-    """The same outputs with some at exactly 0 and 1: a discriminator that is sure, or fooled completely."""
+def _extreme(real, fake):
+    """The same logits with some at +-200: a discriminator that is sure, right or wrong."""
     real, fake = real.copy(), fake.copy()
-    real[:2], real[2], fake[:2], fake[2] = 0.0, 1.0, 1.0, 0.0
+    real[:2], real[2], fake[:2], fake[2] = -EXTREME, EXTREME, EXTREME, -EXTREME
     return real, fake
 
 
@@ -90,7 +121,7 @@ def _compiled(f, *arrays, **kwargs):
         fail(f"Your {name} fails on TensorFlow tensors inside a tf.function, where the train step calls it: "
              f"{type(err).__name__}: {_short(err, 200)}{_learner_line(err, (f,))}. {_NUMPY_HINT}")
     if all(bool(m) for m in missing):
-        fail(f"No gradient flows through your {name} to the discriminator's outputs, so the train step could "
+        fail(f"No gradient flows through your {name} to the discriminator's logits, so the train step could "
              f"not learn from it. {_NUMPY_HINT}")
     return np.asarray(value, dtype="float64"), [np.asarray(g, dtype="float64") for g in grads]
 
@@ -99,33 +130,35 @@ def _d_loss_diagnosis(got, real, fake, s):
     """A specific message for a discriminator loss that does not match, or None."""
     real_term, fake_term = _bce_terms(real, fake, s)
     ref = real_term + fake_term
-    r, f = _clipped(real), _clipped(fake)
     t = 1.0 - s
-    keras_smooth = -np.mean((1 - s / 2) * np.log(r) + s / 2 * np.log(1 - r)) - np.mean(
-        (1 - s / 2) * np.log(1 - f) + s / 2 * np.log(f))
+    keras_smooth = (np.mean((1 - s / 2) * _softplus(-real) + s / 2 * _softplus(real))
+                    + np.mean((1 - s / 2) * _softplus(fake) + s / 2 * _softplus(-fake)))
     candidates = [
-        (-ref, "Your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))), "
-               "a positive number."),
+        (-ref, "Your loss has the wrong sign: the discriminator minimises -log D(x) - log(1 - D(G(z))) = "
+               "softplus(-a_real) + softplus(a_fake), a positive number."),
         (ref / 2, "you averaged the two terms; the loss is their sum, -V(D, G) = -E[log D(x)] - E[log(1 - D(G(z)))]."),
-        (real_term, "only the real term is there: add -mean(log(1 - D(G(z)))) for the fake images (label 0)."),
-        (fake_term, "only the fake term is there: add -mean(log D(x)) for the real images (label 1)."),
-        (-np.mean(t * np.log(1 - r) + (1 - t) * np.log(r)) - np.mean(np.log(f)),
-         "the labels are swapped: real images have label 1 (-log D(x)), fakes label 0 (-log(1 - D(G(z))))."),
-        (ref * len(r), "you summed over the batch; take the mean of each term."),
-        (np.mean(t * np.log1p(np.exp(-r)) + (1 - t) * np.log1p(np.exp(r))) + np.mean(np.log1p(np.exp(f))),
-         "your loss treats D's outputs as logits (from_logits=True); here they are probabilities in (0, 1)."),
+        (real_term, "only the real term is there: add mean(softplus(a_fake)) = -mean(log(1 - D(G(z)))) for the "
+                    "fake images (label 0)."),
+        (fake_term, "only the fake term is there: add mean(softplus(-a_real)) = -mean(log D(x)) for the real "
+                    "images (label 1)."),
+        (np.mean(t * _softplus(real) + (1 - t) * _softplus(-real)) + np.mean(_softplus(-fake)),
+         "the labels are swapped: real images have label 1 (softplus(-a) = -log D(x)), fakes label 0 "
+         "(softplus(a) = -log(1 - D(G(z))))."),
+        (ref * len(real), "you summed over the batch; take the mean of each term."),
+        (sum(_prob_bce_terms(real, fake, s)), "your loss takes the logits for probabilities (a cross-entropy "
+                                              "with from_logits=False, or logs of the raw outputs). " + _LOGIT_HINT),
     ]
     if s > 0:
         candidates += [
             (sum(_bce_terms(real, fake, 0.0)), f"smoothing={s:.3f} made no difference: with one-sided label "
                                                "smoothing the real target is 1 - smoothing."),
-            (real_term - np.mean(s * np.log(f) + (1 - s) * np.log(1 - f)),
+            (real_term + np.mean((1 - s) * _softplus(fake) + s * _softplus(-fake)),
              "you smoothed the fake labels too; smooth only the real ones (one-sided): the fake target stays 0."),
             (keras_smooth, "Keras's label_smoothing=s moves the targets to 1 - s/2 and s/2 (two-sided, towards "
                            "1/2); set the real target to 1 - smoothing yourself and keep the fake target 0."),
-            (-np.mean(t * np.log(r)) + fake_term,
-             "the term smoothing * log(1 - D(x)) is missing: with target 1 - s the cross-entropy of a real "
-             "image is -[(1 - s) log D(x) + s log(1 - D(x))]."),
+            (np.mean(t * _softplus(-real)) + fake_term,
+             "the term smoothing * softplus(a_real) = -smoothing * log(1 - D(x)) is missing: with target 1 - s "
+             "the cross-entropy of a real image is -[(1 - s) log D(x) + s log(1 - D(x))]."),
             (sum(_bce_terms(real, fake, 1 - s)), f"the real target is 1 - smoothing = {t:.3f}, not smoothing."),
         ]
     for value, message in candidates:
@@ -134,77 +167,96 @@ def _d_loss_diagnosis(got, real, fake, s):
     return None
 
 
+def _extreme_message(what, got, ref, clipped):
+    if np.isclose(got, clipped, rtol=1e-3, atol=1e-3):
+        return (f"With logits at +-{EXTREME:.0f} your {what} is {got:.4g}, expected {ref:.4g}: it clips the "
+                "probabilities (or takes log(sigmoid(a)) with an epsilon), which caps each term at about 16 and "
+                f"leaves no gradient where the discriminator is sure. {_LOGIT_HINT}")
+    return (f"With logits at +-{EXTREME:.0f} your {what} is {got:.4g}, expected {ref:.4g} (a logit of "
+            f"{EXTREME:.0f} on the wrong side costs {EXTREME:.0f} nats). {_LOGIT_HINT}")
+
+
 def _test_discriminator_loss(f):
     rng = np.random.default_rng()
     n = int(rng.integers(8, 64))
-    real, fake = _outputs(rng, n)
+    real, fake = _logits(rng, n)
     s = float(rng.uniform(0.05, 0.3))
     for smoothing in (0.0, s):
         if smoothing:
             got = _scalar(f(real, fake, smoothing=s), f"discriminator_loss(..., smoothing={s:.3f})")
         else:
-            got = _scalar(f(real, fake), "discriminator_loss(real_output, fake_output)")
+            got = _scalar(f(real, fake), "discriminator_loss(real_logits, fake_logits)")
         ref = sum(_bce_terms(real, fake, smoothing))
         if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
             message = _d_loss_diagnosis(got, real, fake, smoothing)
             if message:
                 fail(message)
             fail(f"discriminator_loss(..., smoothing={smoothing:.3f}) is {got:.6g}, expected {ref:.6g} = "
-                 "-mean((1 - s) log D(x) + s log(1 - D(x))) - mean(log(1 - D(G(z)))).")
-    # Outputs at exactly 0 and 1: a confident or fooled discriminator. The loss must stay finite, each
-    # saturated output costing about -log(1e-7) = 16.1 (1.0 of slack per saturated output for other epsilons).
-    real_x, fake_x = _saturated(real, fake)
-    got = _scalar(f(real_x, fake_x), "discriminator_loss with outputs at exactly 0 and 1")
-    ref = sum(_bce_terms(real_x, fake_x, 0.0))
-    if abs(got - ref) > 4.0 / n + 1e-3 * abs(ref):
-        fail(f"With some outputs at exactly 0 and 1 your loss is {got:.4g}, expected about {ref:.4g}: clip the "
-             "probabilities to [1e-7, 1 - 1e-7] (ops.clip) before taking the logarithms, not more and not less.")
-    # Inside a tf.function, as the train step calls it: the value and its gradients with respect to the outputs.
-    value, (g_real, g_fake) = _compiled(f, real, fake, smoothing=s)
-    expect_close(value, sum(_bce_terms(real, fake, s)), "discriminator_loss inside a tf.function", rtol=1e-4,
-                 atol=1e-5)
+                 "mean((1 - s) softplus(-a_real) + s softplus(a_real)) + mean(softplus(a_fake)).")
+    # Logits at +-200: a confident discriminator, right or wrong. The loss stays finite and exact.
+    real_x, fake_x = _extreme(real, fake)
+    got = _scalar(f(real_x, fake_x, smoothing=s), f"discriminator_loss with logits at +-{EXTREME:.0f}")
+    ref = sum(_bce_terms(real_x, fake_x, s))
+    if not np.isclose(got, ref, rtol=1e-4, atol=1e-4):
+        fail(_extreme_message("discriminator loss", got, ref, sum(_clipped_terms(real_x, fake_x, s))))
+    # Inside a tf.function, as the train step calls it: the value and its gradients, at ordinary and extreme logits.
     t = 1.0 - s
-    r, fk = real.astype("float64"), fake.astype("float64")
-    expect_close(g_real, -(t / r - (1 - t) / (1 - r)) / n, "the gradient of discriminator_loss with respect to "
-                 "real_output", rtol=1e-3, atol=1e-6)
-    expect_close(g_fake, 1 / (1 - fk) / n, "the gradient of discriminator_loss with respect to fake_output",
-                 rtol=1e-3, atol=1e-6)
+    for r, fk, where in ((real, fake, ""), (real_x, fake_x, f" with logits at +-{EXTREME:.0f}")):
+        value, (g_real, g_fake) = _compiled(f, r, fk, smoothing=s)
+        expect_close(value, sum(_bce_terms(r, fk, s)), "discriminator_loss inside a tf.function" + where, rtol=1e-4,
+                     atol=1e-4)
+        want_real = (-t * _sigmoid(-r) + (1 - t) * _sigmoid(r)) / n
+        want_fake = _sigmoid(fk) / n
+        for got_g, want, name in ((g_real, want_real, "real_logits"), (g_fake, want_fake, "fake_logits")):
+            if not np.all(np.isfinite(got_g)):
+                fail(f"The gradient of your discriminator_loss with respect to {name}{where} is not finite. "
+                     + _LOGIT_HINT)
+            expect_close(got_g, want, f"the gradient of discriminator_loss with respect to {name}{where}",
+                         rtol=1e-3, atol=1e-6, hint=_LOGIT_HINT if where else "")
 
 
 def _test_generator_loss(f):
     rng = np.random.default_rng()
     n = int(rng.integers(8, 64))
-    _, fake = _outputs(rng, n)
-    fake = np.concatenate([fake[: n // 2], rng.uniform(0.3, 0.98, size=(n - n // 2, 1)).astype("float32")])
-    got = _scalar(f(fake), "generator_loss(fake_output)")
-    ref = -np.mean(np.log(fake.astype("float64")))
+    real, fake = _logits(rng, n)
+    fake = np.concatenate([fake[: n // 2], real[: n - n // 2]])  # fakes the discriminator rejects and accepts
+    got = _scalar(f(fake), "generator_loss(fake_logits)")
+    ref = np.mean(_softplus(-fake))
     if not np.isclose(got, ref, rtol=1e-4, atol=1e-5):
-        p = fake.astype("float64")
         candidates = [
-            (np.mean(np.log(1 - p)), "this is the minimax (saturating) loss mean(log(1 - D(G(z)))); use the "
-                                     "non-saturating -mean(log D(G(z)))."),
-            (-ref, "your loss has the wrong sign: the generator minimises -log D(G(z))."),
+            (-np.mean(_softplus(fake)), "this is the minimax (saturating) loss mean(log(1 - D(G(z)))) = "
+                                        "-mean(softplus(a)); use the non-saturating -mean(log D(G(z))) = "
+                                        "mean(softplus(-a))."),
+            (-ref, "your loss has the wrong sign: the generator minimises -log D(G(z)) = softplus(-a)."),
             (n * ref, "you summed over the batch; take the mean, so the loss does not depend on the batch size."),
-            (-np.mean(np.log(1 - p)), "this is the discriminator's loss on the fakes (label 0); the generator "
-                                      "wants D(G(z)) near 1: -mean(log D(G(z))), label 1."),
-            (np.mean(np.log1p(np.exp(-p))), "your loss treats D's outputs as logits (from_logits=True); here "
-                                              "they are probabilities in (0, 1)."),
+            (np.mean(_softplus(fake)), "this is the discriminator's loss on the fakes (label 0); the generator "
+                                       "wants D(G(z)) near 1: mean(softplus(-a)) = -mean(log D(G(z))), label 1."),
+            (_log_terms(fake, np.zeros_like(fake), 0.0)[0],
+             "your loss takes the logits for probabilities (a cross-entropy with from_logits=False, or the log of "
+             "the raw outputs). " + _LOGIT_HINT),
         ]
         for value, message in candidates:
             if np.isclose(got, value, rtol=1e-4, atol=1e-5):
                 fail(message)
-        fail(f"generator_loss is {got:.6g}, expected {ref:.6g} = -mean(log D(G(z))).")
-    fake_x, _ = _saturated(fake, fake)  # two outputs at exactly 0, one at 1
-    got = _scalar(f(fake_x), "generator_loss with outputs at exactly 0 and 1")
-    ref = -np.mean(np.log(_clipped(fake_x)))
-    if abs(got - ref) > 2.0 / n + 1e-3 * abs(ref):
-        fail(f"With some outputs at exactly 0 and 1 your loss is {got:.4g}, expected about {ref:.4g}: clip the "
-             "probabilities to [1e-7, 1 - 1e-7] (ops.clip) before taking the logarithm, not more and not less.")
-    value, (grad,) = _compiled(f, fake)
-    expect_close(value, -np.mean(np.log(fake.astype("float64"))), "generator_loss inside a tf.function", rtol=1e-4,
-                 atol=1e-5)
-    expect_close(grad, -1 / fake.astype("float64") / n, "the gradient of generator_loss with respect to fake_output",
-                 rtol=1e-3, atol=1e-6)
+        fail(f"generator_loss is {got:.6g}, expected {ref:.6g} = mean(softplus(-a)) = -mean(log D(G(z))).")
+    fake_x, _ = _extreme(fake, fake)  # two logits at -200 (fakes the discriminator is sure of), one at +200
+    got = _scalar(f(fake_x), f"generator_loss with logits at +-{EXTREME:.0f}")
+    ref = np.mean(_softplus(-fake_x))
+    if not np.isclose(got, ref, rtol=1e-4, atol=1e-4):
+        fail(_extreme_message("generator loss", got, ref, _clipped_terms(fake_x, fake_x, 0.0)[0]))
+    for logits, where in ((fake, ""), (fake_x, f" with logits at +-{EXTREME:.0f}")):
+        value, (grad,) = _compiled(f, logits)
+        expect_close(value, np.mean(_softplus(-logits)), "generator_loss inside a tf.function" + where, rtol=1e-4,
+                     atol=1e-4)
+        if not np.all(np.isfinite(grad)):
+            fail(f"The gradient of your generator_loss{where} is not finite. " + _LOGIT_HINT)
+        want = -_sigmoid(-logits) / n
+        if where and np.allclose(grad[:2], 0.0, atol=1e-6):
+            fail(f"At logits of -{EXTREME:.0f} (fakes the discriminator is sure of) the gradient of your "
+                 "generator_loss is 0: the generator would learn nothing exactly when it is losing, which is what "
+                 f"the non-saturating loss is for. The gradient there should be -1/n. {_LOGIT_HINT}")
+        expect_close(grad, want, "the gradient of generator_loss with respect to fake_logits" + where, rtol=1e-3,
+                     atol=1e-6, hint=_LOGIT_HINT if where else "")
 
 
 # ------------------------------------------------------------------------------------------- one train step
@@ -222,7 +274,7 @@ def _tiny_models(seed, latent_dim, data_dim):
          layers.Dense(data_dim, kernel_initializer=init(1))], name="generator")
     discriminator = keras.Sequential(
         [keras.Input((data_dim,)), layers.Dense(8, activation="tanh", kernel_initializer=init(2)),
-         layers.Dense(1, activation="sigmoid", kernel_initializer=init(3))], name="discriminator")
+         layers.Dense(1, kernel_initializer=init(3))], name="discriminator")  # logits
     return generator, discriminator
 
 
@@ -247,19 +299,17 @@ def _sgd_step(model, loss_fn, lr):
 
 
 def _d_loss(g, d, real, z, s):
-    import keras
+    from keras import ops
 
-    p_real = keras.ops.clip(d(real), EPS, 1 - EPS)
-    p_fake = keras.ops.clip(d(g(z)), EPS, 1 - EPS)
+    a_real, a_fake = d(real), d(g(z))
     t = 1.0 - s
-    return -keras.ops.mean(t * keras.ops.log(p_real) + (1 - t) * keras.ops.log(1 - p_real)) - keras.ops.mean(
-        keras.ops.log(1 - p_fake))
+    return ops.mean(t * ops.softplus(-a_real) + (1 - t) * ops.softplus(a_real)) + ops.mean(ops.softplus(a_fake))
 
 
 def _g_loss(g, d, z):
-    import keras
+    from keras import ops
 
-    return -keras.ops.mean(keras.ops.log(keras.ops.clip(d(g(z)), EPS, 1 - EPS)))
+    return ops.mean(ops.softplus(-d(g(z))))
 
 
 _STEP_ERRORS = [
@@ -363,11 +413,10 @@ def _test_gan_train_step(f):
         if _same(w_g, g_after(lambda g_, d_: _g_loss(g_, d_, z), lr_g, w_d0)):
             fail("the generator step used the discriminator from before its update: update the discriminator first, "
                  "then compute the generator loss with the updated discriminator (alternating updates).")
-        saturating = g_after(lambda g_, d_: keras.ops.mean(keras.ops.log(1 - keras.ops.clip(d_(g_(z)), EPS, 1 - EPS))),
-                             lr_g, w_d1)
+        saturating = g_after(lambda g_, d_: -keras.ops.mean(keras.ops.softplus(d_(g_(z)))), lr_g, w_d1)
         if _same(w_g, saturating):
             fail("the generator step minimised the saturating loss log(1 - D(G(z))); use generator_loss, "
-                 "-mean(log D(G(z))).")
+                 "-mean(log D(G(z))) = mean(softplus(-a)).")
         if _same(w_g, g_after(lambda g_, d_: -_g_loss(g_, d_, z), lr_g, w_d1)):
             fail("the generator moved up its loss: apply the gradients of generator_loss (a loss to minimise).")
         g_again, d_again = fresh()
