@@ -456,19 +456,22 @@ def memorised_fraction(samples, train, reference, quantile=5.0):
     return float(np.mean(nearest_distances(samples, train) < threshold)), threshold
 
 
-def sample_quality(samples, reference, train, classifier=None, kid_subset=500):
+def sample_quality(samples, reference, train, classifier=None, kid_subset=None):
     """Every number the chapter standard asks of generated digits, as a dict.
 
     ``samples`` are compared with the held-out ``reference`` digits (FID, KID) and the ``train`` digits the
     model saw (memorisation). Keys: ``n``, ``confident`` (``confident_rate``), ``classes`` and ``evenness``
-    (``class_coverage``), ``fid``, ``kid`` and ``kid_std`` (KID in the classifier's features over subsets of
-    ``kid_subset``), ``memorised`` (``memorised_fraction``). Call it for held-out real digits too, with as
+    (``class_coverage``), ``fid``, ``kid`` and ``kid_std`` (KID in the classifier's features: the mean and
+    spread over 20 random subsets of ``kid_subset`` images, by default half the smaller set, so that the
+    subsets differ), ``memorised`` (``memorised_fraction``). Call it for held-out real digits too, with as
     many images as samples, to get the ceiling each number should be read against.
     """
     classifier = _default(classifier)
     f_samples = classifier_features(samples, classifier)
     f_reference = classifier_features(reference, classifier)
     coverage = class_coverage(samples, classifier)
+    if kid_subset is None:
+        kid_subset = max(2, min(len(f_samples), len(f_reference)) // 2)
     kid_mean, kid_std = kid_features(f_samples, f_reference, subset_size=kid_subset)
     return {
         "n": len(f_samples),

@@ -249,5 +249,6 @@ def test_sample_quality_separates_real_digits_from_copies_and_collapse(classifie
     assert real["n"] == 500 and real["classes"] == 10 and real["memorised"] < 0.15
     assert copies["memorised"] == 1.0 and copies["fid"] < 0.2 * ones["fid"]  # copies look real: only memorised tells
     assert ones["classes"] < 3 and ones["kid"] > 10 * max(real["kid"], 1e-4)
+    assert real["kid_std"] > 0  # subsets of half the images: they differ, so the spread is informative
     table = metrics.quality_table({"real digits": real, "copies": copies})
     assert table.count("\n") == 2 and "copies" in table and "10/10" in table
