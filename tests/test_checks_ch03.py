@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from conftest import assert_fails_with, assert_references_pass_and_stub_is_incomplete
 from keras import ops
+from scipy.special import logsumexp
 
 from gdl.checks import ch03
 
@@ -125,11 +126,68 @@ def sample_prior_numpy(decoder, n, latent_dim):
     return 1 / (1 + np.exp(-np.asarray(decoder.predict(z, verbose=0))))
 
 
+# ----------------------------------------------------------------------------- iw_log_likelihood
+
+
+def iw(x, z_mean, z_log_var, decoder, eps):
+    k, n, d_z = eps.shape
+    z = z_mean + np.exp(0.5 * z_log_var) * eps  # (K, n, d_z)
+    logits = np.asarray(decoder(z.reshape(k * n, d_z))).reshape(k, n, -1)
+    log_px = -np.sum(np.logaddexp(0, logits) - x * logits, axis=-1)
+    log_pz = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=-1)
+    log_qz = -0.5 * np.sum(eps**2 + z_log_var + np.log(2 * np.pi), axis=-1)
+    return logsumexp(log_px + log_pz - log_qz, axis=0) - np.log(k)
+
+
+def iw_ops_loop(x, z_mean, z_log_var, decoder, eps):  # keras.ops, one sample at a time
+    log_w = []
+    for e in eps:
+        z = z_mean + ops.exp(0.5 * z_log_var) * e
+        log_px = -ops.sum(ops.binary_crossentropy(x, decoder(z), from_logits=True), axis=-1)
+        log_pz = -0.5 * ops.sum(ops.square(z) + np.log(2 * np.pi), axis=-1)
+        log_qz = -0.5 * ops.sum(ops.square(e) + z_log_var + np.log(2 * np.pi), axis=-1)
+        log_w.append(log_px + log_pz - log_qz)
+    return ops.convert_to_numpy(ops.logsumexp(ops.stack(log_w), axis=0) - np.log(len(eps)))
+
+
+def iw_variant(x, z_mean, z_log_var, decoder, eps, reduce="lme", std_power=0.5, prior=True, posterior=True,
+               swap=False, sigmoid=False, pixel_mean=False, q_sigma=False, ignore_eps=False, axis=0):
+    x, z_mean, z_log_var, eps = (np.asarray(a, "float64") for a in (x, z_mean, z_log_var, eps))
+    if ignore_eps:
+        eps = np.zeros_like(eps)
+    z = z_mean + np.exp(std_power * z_log_var) * eps
+    logits = np.asarray(decoder(z), "float64")
+    if sigmoid:
+        p = (1 / (1 + np.exp(-logits))).astype("float32")
+        with np.errstate(all="ignore"):
+            per_pixel = x * np.log(p) + (1 - x) * np.log(1 - p)
+    else:
+        per_pixel = x * logits - np.logaddexp(0, logits)
+    log_px = np.mean(per_pixel, axis=-1) if pixel_mean else np.sum(per_pixel, axis=-1)
+    log_pz = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=-1)
+    var = np.exp(0.5 * z_log_var) if q_sigma else np.exp(z_log_var)
+    log_qz = -0.5 * np.sum((z - z_mean) ** 2 / var + (0.5 if q_sigma else 1) * z_log_var + np.log(2 * np.pi), -1)
+    if swap:
+        log_pz, log_qz = log_qz, log_pz
+    log_w = log_px + (log_pz if prior else 0) - (log_qz if posterior else 0)
+    with np.errstate(all="ignore"):
+        if reduce == "mean":
+            return np.mean(log_w, axis=axis)
+        if reduce == "lse":
+            return logsumexp(log_w, axis=axis)
+        if reduce == "none":
+            return log_w
+        if reduce == "naive":
+            return np.log(np.mean(np.exp(log_w), axis=axis))
+    return logsumexp(log_w, axis=axis) - np.log(log_w.shape[axis])
+
+
 CHECKS = {
     "reparameterize": ch03.check_reparameterize,
     "kl_divergence": ch03.check_kl_divergence,
     "negative_elbo": ch03.check_negative_elbo,
     "sample_prior": ch03.check_sample_prior,
+    "iw_log_likelihood": ch03.check_iw_log_likelihood,
 }
 
 REFERENCES = {
@@ -137,6 +195,7 @@ REFERENCES = {
     "kl_divergence": [kl, kl_loop_tf],
     "negative_elbo": [neg_elbo, neg_elbo_softplus],
     "sample_prior": [sample_prior, sample_prior_numpy],
+    "iw_log_likelihood": [iw, iw_ops_loop],
 }
 
 
@@ -211,6 +270,23 @@ WRONG = {
         (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, 2)))), "expected (n, latent_dim)"),
         (lambda dec, n, d: ops.softmax(dec(keras.random.normal((n, d)))), "sigmoid(decoder(z))"),
         (lambda dec, n, d: ops.sigmoid(keras.random.normal((n, d))), "never called the decoder"),
+    ],
+    "iw_log_likelihood": [
+        (lambda *a: iw_variant(*a, reduce="mean"), "you averaged the log-weights"),
+        (lambda *a: iw_variant(*a, reduce="lse"), "log-SUM-exp"),
+        (lambda *a: iw_variant(*a, reduce="naive"), "log-mean-exp"),
+        (lambda *a: iw_variant(*a, std_power=1.0), "sigma = exp(z_log_var / 2)"),
+        (lambda *a: iw_variant(*a, prior=False), "log p(z) is missing"),
+        (lambda *a: iw_variant(*a, posterior=False), "-log q(z | x) is missing"),
+        (lambda *a: iw_variant(*a, swap=True), "are swapped"),
+        (lambda *a: iw_variant(*a, sigmoid=True), "from the logits"),
+        (lambda *a: iw_variant(*a, pixel_mean=True), "averaged the cross-entropy over the pixels"),
+        (lambda *a: iw_variant(*a, q_sigma=True), "uses sigma instead of sigma^2"),
+        (lambda *a: iw_variant(*a, ignore_eps=True), "ignore eps"),
+        (lambda *a: iw_variant(*a, axis=1), "you combined the examples"),
+        (lambda x, m, lv, dec, eps: iw(x, m, lv, dec, np.random.default_rng().standard_normal(eps.shape)),
+         "Use the given eps"),
+        (lambda *a: iw_variant(*a, reduce="none"), "has shape"),
     ],
 }
 

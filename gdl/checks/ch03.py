@@ -8,6 +8,9 @@
 - ``check_negative_elbo(f)``: ``f(x, x_logits, z_mean, z_log_var)`` returns each example's reconstruction
   (binary cross-entropy from logits, summed over pixels, right for logits of +-40 and +-100 too) plus KL,
   shape (n,), and runs and differentiates inside a ``tf.function``.
+- ``check_iw_log_likelihood(f)``: ``f(x, z_mean, z_log_var, decoder, eps)`` returns the importance-weighted
+  estimate log (1/K) sum_i p(x | z^(i)) p(z^(i)) / q(z^(i) | x) per example, with the codes made from the
+  given eps (K, n, d_z); K = 1 and several, log-weights below -700 nats and logits of +-40.
 - ``check_sample_prior(f)``: ``f(decoder, n, latent_dim)`` draws z ~ N(0, I) of shape (n, latent_dim), independent
   across rows and coordinates and fresh on every call, and returns sigmoid(decoder(z)).
 
@@ -383,3 +386,104 @@ check_reparameterize = make_check("reparameterize", _test_reparameterize)
 check_kl_divergence = make_check("kl_divergence", _test_kl_divergence)
 check_negative_elbo = make_check("negative_elbo", _test_negative_elbo)
 check_sample_prior = make_check("sample_prior", _test_sample_prior)
+
+
+# ----------------------------------------------------------------------------- iw_log_likelihood
+
+
+class _LinearDecoder:
+    """Stands in for a decoder: codes (m, d_z) -> logits (m, d_x), an affine map with a few fixed logits of +-40.
+    Accepts NumPy arrays and tensors; returns a NumPy array, and counts the codes it decodes."""
+
+    def __init__(self, rng, d_z, d_x):
+        self.w = rng.normal(0, 3.0 / np.sqrt(d_z), size=(d_z, d_x))
+        self.b = rng.normal(0, 6.0, size=d_x)
+        self.b[:4] = [40.0, 40.0, -40.0, -40.0]  # confident and right: cost nothing, unless log(sigmoid(...))
+        self.w[:, :4] = 0.0
+
+    def __call__(self, z, training=False):
+        z = np.asarray(z, dtype="float64")
+        logits = (z.reshape(-1, z.shape[-1]) @ self.w + self.b).reshape(z.shape[:-1] + (len(self.b),))
+        return logits.astype("float32")  # as a Keras model's output
+
+
+def _iw_terms(x, z_mean, z_log_var, decoder, eps, std_power=0.5, q_sigma=False):
+    """log p(x | z^(i)), log p(z^(i)), log q(z^(i) | x), each of shape (K, n)."""
+    z = z_mean[None] + np.exp(std_power * z_log_var)[None] * eps
+    logits = np.asarray(decoder(z), dtype="float64")
+    log_px = -np.sum(_softplus(logits) - x[None] * logits, axis=-1)
+    log_pz = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=-1)
+    power = 0.5 if q_sigma else 1.0  # the mistake: sigma where sigma^2 belongs
+    log_qz = -0.5 * np.sum((z - z_mean) ** 2 / np.exp(power * z_log_var) + power * z_log_var + np.log(2 * np.pi),
+                           axis=-1)
+    return log_px, log_pz, log_qz
+
+
+def _log_w(terms):
+    log_px, log_pz, log_qz = terms
+    return log_px + log_pz - log_qz
+
+
+def _log_mean_exp(a, axis=0):
+    top = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.mean(np.exp(a - top), axis=axis))
+
+
+def _test_iw_once(f, rng, n, k, d_z, d_x):
+    x = (rng.uniform(size=(n, d_x)) < 0.5).astype("float64")
+    x[:, :4] = [1.0, 1.0, 0.0, 0.0]  # the pixels with logits +-40 agree with them
+    decoder = _LinearDecoder(rng, d_z, d_x)
+    z_mean = rng.normal(0, 1, size=(n, d_z))
+    z_log_var = rng.uniform(0.5, 1.5, size=(n, d_z))  # sigma, sigma^2 and their logs all differ
+    eps = rng.standard_normal((k, n, d_z))
+    call = f"iw_log_likelihood(x, z_mean, z_log_var, decoder, eps) with n = {n}, K = {k}, d_z = {d_z}"
+    out = as_array(f(x.astype("float32"), z_mean.astype("float32"), z_log_var.astype("float32"), decoder,
+                     eps.astype("float32")), call)
+    if out.shape == (k,) and k != n:
+        fail(f"{call} has shape ({k},): you combined the examples; combine the K samples of each example "
+             f"(axis 0 of eps), giving shape ({n},).")
+    if out.shape == (k, n):
+        fail(f"{call} has shape (K, n) = {out.shape}: combine the K log-weights of each example with "
+             "log-mean-exp over axis 0.")
+    out = _per_example(out, n, call)
+    log_px, log_pz, log_qz = _iw_terms(x, z_mean, z_log_var, decoder, eps)
+    log_w = log_px + log_pz - log_qz
+    ref = _log_mean_exp(log_w)
+    if not np.all(np.isfinite(out)):
+        fail(f"{call} contains NaN or infinity. The log-weights here are below -700 nats (as for real images), "
+             "so exp underflows to 0 and log(mean(exp(...))) is -inf: subtract the largest log-weight before "
+             "exponentiating (log-mean-exp). And compute log p(x | z) from the logits (a logit of 40 has "
+             "sigmoid exactly 1 in float32, and log(1 - 1) is -inf).")
+    if np.allclose(out, ref, rtol=1e-5, atol=1e-2):
+        return
+    with np.errstate(all="ignore"):
+        first_match(out, [
+            (np.mean(log_w, axis=0), "you averaged the log-weights: that is the ELBO (Jensen's inequality), not "
+             "the importance-weighted estimate; average the weights themselves, log-mean-exp over the K samples."),
+            (ref + np.log(k), "you took log-SUM-exp: divide the sum of the K weights by K (subtract log K)."),
+            (_log_mean_exp(log_px - log_qz), "the prior term log p(z) is missing from the log-weights."),
+            (_log_mean_exp(log_px + log_pz), "the term -log q(z | x) is missing from the log-weights."),
+            (_log_mean_exp(log_px - log_pz + log_qz), "the signs of log p(z) and log q(z | x) are swapped: the "
+             "weight is p(x | z) p(z) / q(z | x)."),
+            (_log_mean_exp(_log_w(_iw_terms(x, z_mean, z_log_var, decoder, eps, q_sigma=True))), "log q(z | x) uses "
+             "sigma instead of sigma^2: it is -1/2 sum[(z - mu)^2 / sigma^2 + log sigma^2 + log 2 pi]."),
+            (_log_mean_exp(_log_w(_iw_terms(x, z_mean, z_log_var, decoder, eps, std_power=1.0))),
+             "your codes use exp(z_log_var) as the standard deviation: sigma = exp(z_log_var / 2)."),
+            (_log_mean_exp(log_px / d_x + log_pz - log_qz), "you averaged the cross-entropy over the pixels: "
+             "log p(x | z) sums over them."),
+            (_log_w(_iw_terms(x, z_mean, z_log_var, decoder, np.zeros_like(eps[:1])))[0],
+             "your codes ignore eps (z = z_mean): use z^(i) = z_mean + sigma * eps[i] for each of the K samples."),
+        ], rtol=1e-5, atol=1e-2)
+    expect_close(out, ref, call, rtol=1e-5, atol=1e-2,
+                 hint="Use the given eps (a fresh draw gives other values): z^(i) = z_mean + exp(z_log_var / 2) * "
+                      "eps[i], log w = log p(x | z) + log p(z) - log q(z | x), then log-mean-exp over the K samples.")
+
+
+def _test_iw_log_likelihood(f):
+    rng = np.random.default_rng()
+    for k, d_z in [(1, 2), (int(rng.integers(5, 12)), int(rng.integers(3, 6)))]:  # K = 1 (the ELBO) and more
+        n = int(rng.integers(2, 5))  # never equal to K > 1: a wrong axis shows
+        _test_iw_once(f, rng, n, k, d_z, int(rng.integers(500, 700)))
+
+
+check_iw_log_likelihood = make_check("iw_log_likelihood", _test_iw_log_likelihood)
