@@ -186,6 +186,47 @@ def _cov_with(rule, count_rule=lambda counts, c: counts >= c):
     return f
 
 
+# ----------------------------------------------------------------------------- ema_update
+
+
+def ema(ema_variables, variables, decay):
+    for e, w in zip(ema_variables, variables):
+        e.assign(decay * e + (1 - decay) * w)
+
+
+def ema_assign_sub(ema_variables, variables, decay):
+    """The same update written as a step towards the weights, with keras.ops."""
+    for e, w in zip(ema_variables, variables):
+        e.assign_sub(ops.multiply(1 - decay, ops.subtract(e, w)))
+
+
+def ema_indexed(ema_variables, variables, decay):
+    """An index loop in float64, cast back."""
+    for i in range(len(variables)):
+        mixed = tf.cast(decay, tf.float64) * tf.cast(ema_variables[i], tf.float64) + (
+            1 - tf.cast(decay, tf.float64)) * tf.cast(variables[i], tf.float64)
+        ema_variables[i].assign(tf.cast(mixed, ema_variables[i].dtype))
+
+
+def ema_wrong(update=None, target="ema", first_only=False):
+    def f(ema_variables, variables, decay):
+        pairs = list(zip(ema_variables, variables))[:1] if first_only else zip(ema_variables, variables)
+        for e, w in pairs:
+            value = update(e, w, decay) if update else decay * e + (1 - decay) * w
+            (e if target == "ema" else w).assign(value)
+
+    return f
+
+
+def ema_returned(ema_variables, variables, decay):  # computes the average, assigns nothing
+    return [decay * e + (1 - decay) * w for e, w in zip(ema_variables, variables)]
+
+
+def ema_numpy(ema_variables, variables, decay):
+    for e, w in zip(ema_variables, variables):
+        e.assign(decay.numpy() * e.numpy() + (1 - decay.numpy()) * w.numpy())
+
+
 # --------------------------------------------------------------------------------------------- the tables
 
 CHECKS = {
@@ -193,6 +234,7 @@ CHECKS = {
     "generator_loss": ch04.check_generator_loss,
     "gan_train_step": ch04.check_gan_train_step,
     "mode_coverage": ch04.check_mode_coverage,
+    "ema_update": ch04.check_ema_update,
 }
 
 REFERENCES = {
@@ -200,6 +242,7 @@ REFERENCES = {
     "generator_loss": [g_loss, g_loss_keras, g_loss_tf64],
     "gan_train_step": [make_step(), step_plain],
     "mode_coverage": [coverage, coverage_loop, metrics.mode_coverage],
+    "ema_update": [ema, ema_assign_sub, ema_indexed],
 }
 
 WRONG = {
@@ -279,6 +322,19 @@ WRONG = {
 
 # Each evaluation of the first three compiles a tf.function: fewer repeats keep this file within ~30 s. The long
 # sweeps (hundreds of evaluations of each implementation, no wrong verdict) are run by hand, not here.
+WRONG["ema_update"] = [
+    (ema_wrong(lambda e, w, d: (1 - d) * e + d * w), "swapped"),
+    (ema_wrong(target="weights"), "changed the generator's weights"),
+    (ema_returned, "did not change"),
+    (ema_wrong(lambda e, w, d: 0.999 * e + 0.001 * w), "fixed decay of 0.999"),
+    (ema_wrong(lambda e, w, d: w), "became a copy"),
+    (ema_wrong(lambda e, w, d: d * e + w), "(1 - decay) on the weights is missing"),
+    (ema_wrong(first_only=True), "only 1 of the 3 variables"),
+    (ema_numpy, "no .numpy()"),
+    (ema_wrong(lambda e, w, d: (e + w) / 2), "differ from"),
+    (ema_wrong(lambda e, w, d: d**2 * e + (1 - d**2) * w), "differ from"),
+]
+
 REFERENCE_REPEATS = {"discriminator_loss": 3, "generator_loss": 3, "gan_train_step": 1}
 WRONG_REPEATS = {"discriminator_loss": 2, "generator_loss": 2, "gan_train_step": 1}
 
