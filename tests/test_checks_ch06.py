@@ -135,6 +135,77 @@ def step_off_by_one(x, t, e, b, ab, z):  # betas[t - 1], alpha_bar[t - 1]: wraps
     return step(x, t - 1, e, b, ab, z) if t > 0 else mean_part(x, -1, e, b, ab)
 
 
+# ----------------------------------------------------------------------------- cosine_betas
+
+
+def cosine_betas(T, s=0.008):
+    f = np.cos((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return np.clip(1 - alpha_bar[1:] / alpha_bar[:-1], 0, 0.999)
+
+
+def cosine_betas_loop32(T, s=0.008):
+    """A loop over t in float32, with the ratio of neighbouring cos^2 values (f(0) cancels)."""
+    out = []
+    for t in range(1, T + 1):
+        now = np.cos(np.float32((t / T + s) / (1 + s) * np.pi / 2)) ** 2
+        before = np.cos(np.float32(((t - 1) / T + s) / (1 + s) * np.pi / 2)) ** 2
+        out.append(min(np.float32(1) - now / before, np.float32(0.999)))
+    return np.array(out, dtype="float32")
+
+
+def cosine_betas_ops(T, s=0.008):
+    t = ops.arange(T + 1, dtype="float64")
+    f = ops.cos((t / T + s) / (1 + s) * np.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return ops.minimum(1 - alpha_bar[1:] / alpha_bar[:-1], 0.999)
+
+
+def cos_parts(T, s, power=2, offset=True, grid=None, clip=0.999, what="betas"):
+    """The schedule built from parts, so that each wrong variant differs from the reference in one way."""
+    t = np.arange(T + 1) if grid is None else grid(T)
+    f = np.cos(((t / T + s) / (1 + s) if offset else (t / T + s)) * np.pi / 2) ** power
+    a = f / f[0]
+    betas = 1 - a[1:] / a[:-1]
+    if clip is not None:
+        betas = np.minimum(betas, clip)
+    return {"betas": betas, "alpha_bar": a[1:], "alphas": 1 - betas}[what]
+
+
+def cos_grid_T(T, s):  # evaluates the cosine at 0..T-1 only
+    f = np.cos((np.arange(T) / T + s) / (1 + s) * np.pi / 2) ** 2
+    a = f / f[0]
+    return np.minimum(1 - a / np.concatenate([[1.0], a[:-1]]), 0.999)
+
+
+# ----------------------------------------------------------------------------- ddim_step
+
+
+def ddim(x_t, t, t_prev, eps_pred, alpha_bar):
+    a = alpha_bar[t]
+    a_prev = alpha_bar[t_prev] if t_prev >= 0 else 1.0
+    x0 = (x_t - np.sqrt(1 - a) * eps_pred) / np.sqrt(a)
+    return np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps_pred
+
+
+def ddim_ops32(x_t, t, t_prev, eps_pred, alpha_bar):
+    """keras.ops in float32, with alpha_bar extended by 1 at the front (index t_prev + 1)."""
+    padded = ops.concatenate([ops.ones((1,), "float32"), ops.cast(alpha_bar, "float32")])
+    a, a_prev = padded[t + 1], padded[t_prev + 1]
+    x, e = ops.cast(x_t, "float32"), ops.cast(eps_pred, "float32")
+    return ops.sqrt(a_prev / a) * x + (ops.sqrt(1 - a_prev) - ops.sqrt(a_prev / a) * ops.sqrt(1 - a)) * e
+
+
+def ddim_parts(x, t, tp, e, ab, wrap=False, sq=True, sign=1.0, back=1.0, est_sign=-1.0, est_div=True, last=False):
+    a = ab[t]
+    a_prev = ab[tp] if (tp >= 0 or wrap) else 1.0
+    root = np.sqrt if sq else (lambda v: v)
+    x0 = (x + est_sign * root(1 - a) * e) / (root(a) if est_div else 1.0)
+    if last:
+        return x0
+    return root(a_prev) * x0 + sign * back * root(1 - a_prev) * e
+
+
 # --------------------------------------------------------------------------------------------- the tables
 
 CHECKS = {
@@ -142,6 +213,8 @@ CHECKS = {
     "q_sample": ch06.check_q_sample,
     "diffusion_loss": ch06.check_diffusion_loss,
     "reverse_step": ch06.check_reverse_step,
+    "cosine_betas": ch06.check_cosine_betas,
+    "ddim_step": ch06.check_ddim_step,
 }
 
 REFERENCES = {
@@ -149,6 +222,8 @@ REFERENCES = {
     "q_sample": [q_sample, q_sample_loop32, q_sample_ops],
     "diffusion_loss": [loss, loss_ops, loss_per_example],
     "reverse_step": [step, step_ops32],
+    "cosine_betas": [cosine_betas, cosine_betas_loop32, cosine_betas_ops],
+    "ddim_step": [ddim, ddim_ops32],
 }
 
 WRONG = {
@@ -225,6 +300,38 @@ WRONG = {
         (step_own_noise, "draws noise of its own"),
         (step_off_by_one, "Off by one"),
         (lambda x, t, e, b, ab, z: x - e, "reverse_step(x_t, t="),
+    ],
+    "cosine_betas": [
+        (lambda T, s: cos_parts(T, s, what="alpha_bar"), "You returned alpha_bar_t"),
+        (lambda T, s: cos_parts(T, s, what="alphas"), "You returned alpha_t"),
+        (lambda T, s: np.minimum(1 - cos_parts(T, s, what="alpha_bar"), 0.999), "a ratio of neighbours"),
+        (lambda T, s: cos_parts(T, s, clip=None), "Clip beta_t at 0.999"),
+        (lambda T, s: cos_parts(T, 0.008), "Use the offset s"),  # the default instead of the argument
+        (lambda T, s: cos_parts(T, 0.0), "Use the offset s"),
+        (lambda T, s: cos_parts(T, s, power=1), "square of the cosine"),
+        (lambda T, s: cos_parts(T, s, offset=False), "Divide (t / T + s) by (1 + s)"),
+        (lambda T, s: cos_parts(T, s, clip=0.99), "not 0.99"),
+        (cos_grid_T, "np.arange(T + 1)"),
+        (lambda T, s: cos_parts(T, s)[:-1], "has shape"),
+        (lambda T, s: cos_parts(1000, s), "has shape"),  # the notebook's T
+        (lambda T, s: np.full(T, 0.02), "expected"),
+    ],
+    "ddim_step": [
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, last=True), "estimate of x_0"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, wrap=True), "LAST timestep"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, sq=False), "square roots"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, est_div=False), "Divide by sqrt(alpha_bar_t)"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, est_sign=1.0), "Subtract the predicted noise"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, sign=-1.0), "plus sign"),
+        (lambda x, t, tp, e, ab: ddim_parts(x, t, tp, e, ab, back=0.0), "at the level of t_prev"),
+        (lambda x, t, tp, e, ab: ddim(x, t, tp - 1, e, ab) if tp >= 1 else ddim(x, t, tp, e, ab) * 2,
+         "index alpha_bar with t_prev"),
+        (lambda x, t, tp, e, ab: ddim(x, t - 1, tp, e, ab) if t >= 1 else ddim(x, t, tp, e, ab) * 2,
+         "index alpha_bar with t itself"),
+        (lambda x, t, tp, e, ab: ddim(x, t, tp, e + 0.1 * np.random.default_rng().standard_normal(np.shape(e)), ab),
+         "deterministic"),
+        (lambda x, t, tp, e, ab: ddim(x, t, tp, e, ab)[0], "has shape"),
+        (lambda x, t, tp, e, ab: ddim(x, t, tp, e[:1], ab), "expected"),  # one eps shared by the rows
     ],
 }
 

@@ -7,6 +7,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import ROOT, model_cells
 
 
@@ -37,19 +38,58 @@ def test_unet_keeps_the_image_shape_and_uses_the_timestep(chapter):
     assert np.max(np.abs(np.asarray(early) - np.asarray(late))) > 1e-4
 
 
-def test_samplers_with_the_ideal_denoiser_recover_a_gaussian(chapter):
-    """For data N(m, s^2 I) the best noise predictor is known; both samplers must then produce N(m, s^2 I)."""
-    m, s, T = 1.5, 0.5, 200
-    betas = np.linspace(1e-4, 0.05, T)
-    alpha_bar = np.cumprod(1 - betas).astype("float32")
-
+def _ideal(alpha_bar, m, s):
     class Ideal(keras.layers.Layer):
         def call(self, inputs):
             x, t = inputs
             a = keras.ops.take(alpha_bar, keras.ops.cast(t, "int32"))[:, None]  # a Layer casts inputs to float
             return keras.ops.sqrt(1 - a) * (x - keras.ops.sqrt(a) * m) / (a * s**2 + 1 - a)
 
-    diffusion = chapter["Diffusion"](Ideal(), betas)
-    ddpm, ddim = chapter["make_samplers"](diffusion)
-    for x in (ddpm((4000, 1), seed=1), ddim((4000, 1), steps=40, seed=1)):
-        assert abs(x.mean() - m) < 0.05 and abs(x.std() - s) < 0.05, (x.mean(), x.std())
+    return Ideal()
+
+
+@pytest.mark.parametrize("m, s, clip", [(1.5, 0.5, False), (0.4, 0.2, True)])
+@pytest.mark.parametrize("variance", ["beta_tilde", "beta"])
+def test_samplers_with_the_ideal_denoiser_recover_a_gaussian(chapter, m, s, clip, variance):
+    """For data N(m, s^2 I) the best noise predictor is known; every sampler must then produce N(m, s^2 I)."""
+    T = 200
+    betas = np.linspace(1e-4, 0.05, T)
+    alpha_bar = np.cumprod(1 - betas).astype("float32")
+    diffusion = chapter["Diffusion"](_ideal(alpha_bar, m, s), betas)
+    ddpm, ddim = chapter["make_samplers"](diffusion, clip=clip, variance=variance)
+    samples = {"ddpm": ddpm((4000, 1), seed=1), "ddim": ddim((4000, 1), steps=40, seed=1),
+               "ddim eta 1": ddim((4000, 1), steps=T, seed=1, eta=1.0)}  # big stochastic jumps lose variance
+    for name, x in samples.items():
+        assert x.dtype == np.float32
+        assert abs(x.mean() - m) < 0.05 and abs(x.std() - s) < 0.05, (name, x.mean(), x.std())
+    assert np.array_equal(samples["ddim"], ddim((4000, 1), steps=40, seed=1))  # eta = 0 is deterministic
+    assert not np.array_equal(samples["ddim"], samples["ddim eta 1"])
+
+
+def test_ddim_with_eta_1_and_every_step_is_the_ancestral_step_with_the_posterior_variance(chapter):
+    """One step of each sampler from the same x_t and z: DDIM (eta = 1, tau = t - 1) equals DDPM with beta_tilde."""
+    betas = np.linspace(1e-4, 0.05, 50)
+    alpha_bar = np.cumprod(1 - betas).astype("float32")
+    diffusion = chapter["Diffusion"](_ideal(alpha_bar, 0.3, 0.4), betas)
+    ddpm, ddim = chapter["make_samplers"](diffusion, clip=False)
+    rng = np.random.default_rng(0)
+    x, z = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")
+    for i in (1, 20, 49):
+        one = ddpm.step(x, tf.constant(i), z)
+        other = ddim.step(x, tf.constant(i), tf.constant(i - 1), z, tf.constant(1.0))
+        np.testing.assert_allclose(np.asarray(one), np.asarray(other), rtol=1e-4, atol=1e-5)
+    differs = chapter["make_samplers"](diffusion, clip=False, variance="beta")[0].step(x, tf.constant(1), z)
+    assert np.max(np.abs(np.asarray(differs) - np.asarray(ddpm.step(x, tf.constant(1), z)))) > 1e-3
+
+
+def test_cosine_schedule_reaches_zero_signal_and_starts_gently():
+    import nbformat
+
+    cell = next(c.source for c in nbformat.read(ROOT / "chapters" / "06_diffusion.ipynb", 4).cells
+                if c.cell_type == "code" and "def cosine_betas" in c.source)
+    namespace = {}
+    exec(cell.split("schedules =")[0], {"np": np}, namespace)  # noqa: S102 (our own notebook)
+    betas = namespace["cosine_betas"](1000)
+    alpha_bar = np.cumprod(1 - betas)
+    assert betas.shape == (1000,) and betas.max() == 0.999 and 0 < betas[0] < 1e-4
+    assert alpha_bar[-1] < 1e-6 and 0.45 < alpha_bar[499] < 0.55  # half the signal variance left half-way

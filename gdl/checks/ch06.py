@@ -10,6 +10,11 @@ Arrays over timesteps have length T and are indexed 0..T-1: index i holds timest
 - ``check_reverse_step(f)``: ``f(x_t, t, eps_pred, betas, alpha_bar, z)`` returns one DDPM ancestral step
   x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_pred) / sqrt(alpha_t) + sqrt(beta_t) z (no noise at
   the last step, index 0).
+- ``check_cosine_betas(f)``: ``f(T, s)`` returns the cosine schedule's betas, beta_t = min(1 - alpha_bar_t /
+  alpha_bar_{t-1}, 0.999) with alpha_bar_t = f(t) / f(0), f(t) = cos^2((t / T + s) / (1 + s) pi / 2).
+- ``check_ddim_step(f)``: ``f(x_t, t, t_prev, eps_pred, alpha_bar)`` returns one deterministic DDIM step
+  sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev) eps_pred, x0_hat = (x_t - sqrt(1 - alpha_bar_t)
+  eps_pred) / sqrt(alpha_bar_t); t_prev = -1 is the data (alpha_bar = 1).
 
 Every run tries points (n, d) and image batches (n, h, w, c), the first and last indices 0 and T - 1
 (and 1 for the reverse step), and a T other than the notebook's 1000.
@@ -34,9 +39,9 @@ def _q(x0, t, alpha_bar, eps):
     return np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
 
 
-def _close(a, b, atol=1e-6):
+def _close(a, b, atol=1e-6, rtol=1e-5):
     a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=atol)
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
 
 
 # In float32, 1 - alpha_bar near t = 0 (about 1e-4) keeps only a few digits: x_t is then good to about 1e-5.
@@ -286,3 +291,148 @@ check_alpha_bar = make_check("alpha_bar", _test_alpha_bar)
 check_q_sample = make_check("q_sample", _test_q_sample)
 check_diffusion_loss = make_check("diffusion_loss", _test_diffusion_loss)
 check_reverse_step = make_check("reverse_step", _test_reverse_step)
+
+
+# ----------------------------------------------------------------------------- the cosine schedule
+
+
+def _cosine(T, s):
+    f = np.cos((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
+    a = f / f[0]
+    return np.minimum(1 - a[1:] / a[:-1], 0.999)
+
+
+# Near t = T the cosine is close to 0: a float32 implementation keeps only about 4 digits of beta_t there.
+_COS_RTOL, _COS_ATOL = 1e-4, 1e-6
+
+
+def _test_cosine_betas(f):
+    rng = np.random.default_rng()
+    for T, s in ((int(rng.integers(30, 300)), float(rng.uniform(0.004, 0.02))), (int(rng.integers(3, 8)), 0.008)):
+        what = f"cosine_betas({T}, s={s:.4g})"
+        out = expect_shape(_call(f, (T, s), what), (T,), what)
+        expect_finite(out, what)
+        ref = _cosine(T, s)
+        if _close(out, ref, _COS_ATOL, _COS_RTOL):
+            continue
+        t = np.arange(T + 1)
+        g = np.cos((t / T + s) / (1 + s) * np.pi / 2) ** 2
+        a = g / g[0]
+        a_ref = a[1:]
+        candidates = [
+            (a_ref, "You returned alpha_bar_t; return beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}."),
+            (1 - ref, "You returned alpha_t = 1 - beta_t; return beta_t itself."),
+            (np.minimum(1 - a_ref, 0.999), "beta_t = 1 - alpha_bar_t / alpha_bar_{t-1} (a ratio of neighbours), "
+                                           "not 1 - alpha_bar_t."),
+            (1 - a[1:] / a[:-1], "Clip beta_t at 0.999: at t = T alpha_bar_T = 0 makes beta_T = 1, and a step with "
+                                 "alpha_T = 0 destroys everything (and divides by 0 in the reverse step)."),
+            (_cosine(T, 0.0), "Use the offset s that you are given: it keeps beta_t from vanishing near t = 0."),
+            (_cosine(T, 0.008), "Use the offset s that you are given (here not the default 0.008)."),
+            (_cosine_sin(T, s), "Use cos^2, not sin^2."),
+            (_cosine_power(T, s, 1), "alpha_bar uses the square of the cosine, cos^2(...)."),
+            (_cosine_no_offset_scale(T, s), "Divide (t / T + s) by (1 + s): then alpha_bar_T is exactly 0."),
+            (np.minimum(1 - a[1:] / a[:-1], 0.99), "Clip beta_t at 0.999, not 0.99 (as Nichol and Dhariwal)."),
+            (_cosine_grid(T, s), "Evaluate the cosine at t = 0, 1, ..., T (T + 1 values, np.arange(T + 1)): "
+                                 "alpha_bar_0 = 1 is the first of them."),
+        ]
+        for value, message in candidates:
+            if value.shape == out.shape and _close(out, value, _COS_ATOL, _COS_RTOL):
+                fail(f"With T = {T}: {message}")
+        hint = ("alpha_bar_t = f(t) / f(0), f(t) = cos^2((t / T + s) / (1 + s) pi / 2); "
+                "beta_t = min(1 - alpha_bar_t / alpha_bar_{t-1}, 0.999).")
+        expect_close(out, ref, what, rtol=_COS_RTOL, atol=_COS_ATOL, hint=hint)
+
+
+def _cosine_sin(T, s):
+    f = np.sin((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(1 - f[1:] / f[:-1], 0.999)
+
+
+def _cosine_power(T, s, power):
+    f = np.cos((np.arange(T + 1) / T + s) / (1 + s) * np.pi / 2) ** power
+    return np.minimum(1 - f[1:] / f[:-1], 0.999)
+
+
+def _cosine_no_offset_scale(T, s):
+    f = np.cos((np.arange(T + 1) / T + s) * np.pi / 2) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(1 - f[1:] / f[:-1], 0.999)
+
+
+def _cosine_grid(T, s):
+    f = np.cos((np.arange(T) / T + s) / (1 + s) * np.pi / 2) ** 2
+    a = f / f[0]
+    return np.minimum(1 - a / np.concatenate([[1.0], a[:-1]]), 0.999)
+
+
+# ----------------------------------------------------------------------------- the DDIM step
+
+
+def _ddim(x_t, i, i_prev, eps_pred, alpha_bar):
+    a = alpha_bar[i]
+    a_prev = alpha_bar[i_prev] if i_prev >= 0 else 1.0
+    x0 = (x_t - np.sqrt(1 - a) * eps_pred) / np.sqrt(a)
+    return np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps_pred
+
+
+def _test_ddim_step(f):
+    rng = np.random.default_rng()
+    alpha_bar = np.cumprod(1 - _betas(rng, 40, 200))
+    T = len(alpha_bar)
+    for shape in _shapes(rng):
+        kind = "points" if len(shape) == 2 else "images"
+        x_t, eps_pred = rng.normal(size=shape), rng.normal(size=shape)
+        middle = int(rng.integers(T // 2, T - 1))
+        for i, i_prev in ((T - 1, middle), (middle, int(rng.integers(1, middle - 5))), (int(rng.integers(3, 9)), 0),
+                          (int(rng.integers(2, 9)), -1), (0, -1)):
+            what = f"ddim_step(x_t, t={i}, t_prev={i_prev}, ...) for {kind} of shape {shape}"
+            out = expect_shape(_call(f, (x_t, i, i_prev, eps_pred, alpha_bar), what), shape, what)
+            expect_finite(out, what)
+            ref = _ddim(x_t, i, i_prev, eps_pred, alpha_bar)
+            if _close(out, ref, _Q_ATOL):
+                continue
+            a = alpha_bar[i]
+            a_prev = alpha_bar[i_prev] if i_prev >= 0 else 1.0
+            x0 = (x_t - np.sqrt(1 - a) * eps_pred) / np.sqrt(a)
+            candidates = [
+                (x0, "You returned the estimate of x_0; move to t_prev: sqrt(alpha_bar_prev) x0_hat + "
+                     "sqrt(1 - alpha_bar_prev) eps_pred."),
+                (np.sqrt(alpha_bar[i_prev]) * x0 + np.sqrt(1 - alpha_bar[i_prev]) * eps_pred,
+                 "t_prev = -1 means the data itself, alpha_bar = 1: alpha_bar[-1] is the LAST timestep in Python."),
+                (a_prev * (x_t - (1 - a) * eps_pred) / a + (1 - a_prev) * eps_pred,
+                 "Use the square roots of alpha_bar and 1 - alpha_bar throughout: alpha_bar is a variance."),
+                (a_prev * x0 + (1 - a_prev) * eps_pred, "Use the square roots sqrt(alpha_bar_prev) and "
+                                                        "sqrt(1 - alpha_bar_prev): alpha_bar is a variance."),
+                ((x_t - (1 - a) * eps_pred) / a, "x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t): "
+                                                 "the square roots are missing."),
+                (np.sqrt(a_prev) * (x_t - np.sqrt(1 - a) * eps_pred) + np.sqrt(1 - a_prev) * eps_pred,
+                 "Divide by sqrt(alpha_bar_t) to estimate x_0."),
+                (np.sqrt(a_prev) * (x_t + np.sqrt(1 - a) * eps_pred) / np.sqrt(a) + np.sqrt(1 - a_prev) * eps_pred,
+                 "Subtract the predicted noise to estimate x_0: x_t - sqrt(1 - alpha_bar_t) eps."),
+                (np.sqrt(a_prev) * x0 - np.sqrt(1 - a_prev) * eps_pred, "Add the noise back with a plus sign: "
+                                                                        "x_prev = sqrt(alpha_bar_prev) x0_hat + "
+                                                                        "sqrt(1 - alpha_bar_prev) eps."),
+                (np.sqrt(a_prev) * x0, "Add the predicted noise back at the level of t_prev: + sqrt(1 - "
+                                       "alpha_bar_prev) eps_pred."),
+                (np.sqrt(a_prev / a) * x_t, "Use eps_pred: x_prev = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - "
+                                            "alpha_bar_prev) eps_pred."),
+            ]
+            if i_prev >= 1:
+                candidates.append((_ddim(x_t, i, i_prev - 1, eps_pred, alpha_bar),
+                                   "Off by one: index alpha_bar with t_prev itself."))
+            if i >= 1:
+                candidates.append((_ddim(x_t, i - 1, i_prev, eps_pred, alpha_bar),
+                                   "Off by one: index alpha_bar with t itself."))
+            for value, message in candidates:
+                if _close(out, value, _Q_ATOL):
+                    fail(f"With {kind}, t = {i}, t_prev = {i_prev}: {message}")
+            if not _close(_call(f, (x_t, i, i_prev, eps_pred, alpha_bar), what), out, 1e-9, 1e-9):
+                fail(f"With {kind}: your ddim_step gives another result for the same inputs; DDIM (eta = 0) "
+                     "is deterministic: draw no noise.")
+            expect_close(out, ref, what, atol=_Q_ATOL, hint="x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); x_prev = "
+                                              "sqrt(a_prev) x0_hat + sqrt(1 - a_prev) eps (a_prev = 1 at t_prev = -1).")
+
+
+check_cosine_betas = make_check("cosine_betas", _test_cosine_betas)
+check_ddim_step = make_check("ddim_step", _test_ddim_step)
