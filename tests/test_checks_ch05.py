@@ -182,18 +182,154 @@ def nll_density_first(z, ld):  # the log of a product of densities: 0 far in the
         return -np.mean(np.log(density) + ld)
 
 
+
+# ----------------------------------------------------------------------------- image_bpd
+
+
+def bpd(log_p_v, pixels, noise, alpha):
+    d = np.prod(pixels.shape[1:])
+    p = alpha + (1 - 2 * alpha) * (pixels + noise) / 256
+    axes = tuple(range(1, pixels.ndim))
+    log_dv_du = np.sum(np.log(1 - 2 * alpha) - np.log(p) - np.log(1 - p), axis=axes)
+    return (-(log_p_v + log_dv_du) + d * np.log(256)) / (d * np.log(2))
+
+
+def bpd_ops(log_p_v, pixels, noise, alpha):
+    """keras.ops in float32 on flattened images, the logit Jacobian written as log(dv/du) directly."""
+    n = pixels.shape[0]
+    u = ops.reshape(ops.cast(pixels, "float32") + ops.cast(noise, "float32"), (n, -1)) / 256.0
+    p = alpha + (1 - 2 * alpha) * u
+    log_dv_du = ops.sum(ops.log((1 - 2 * alpha) / (p * (1 - p))), axis=1)
+    d = u.shape[1]
+    bits = -(ops.cast(log_p_v, "float32") + log_dv_du) / np.log(2) + 8 * d
+    return bits / d
+
+
+def bpd_loop(log_p_v, pixels, noise, alpha):
+    """One image at a time, in bits throughout."""
+    out = []
+    for lp, k, e in zip(log_p_v, pixels.reshape(len(pixels), -1), noise.reshape(len(noise), -1)):
+        p = alpha + (1 - 2 * alpha) * (k.astype("float64") + e) / 256
+        log2_dv_du = np.sum(np.log2(1 - 2 * alpha) - np.log2(p) - np.log2(1 - p))
+        out.append((-lp / np.log(2) - log2_dv_du) / k.size + 8)
+    return np.array(out)
+
+
+def bpd_parts(log_p_v, pixels, noise, alpha, u_div=256, with_noise=True, one_minus=True, sign=1):
+    d = np.prod(pixels.shape[1:])
+    u = (pixels + (noise if with_noise else 0)) / u_div
+    p = alpha + (1 - 2 * alpha) * u
+    axes = tuple(range(1, pixels.ndim))
+    log_dv_du = np.sum((np.log(1 - 2 * alpha) if one_minus else 0) - np.log(p) - np.log(1 - p), axis=axes)
+    return (-(log_p_v + sign * log_dv_du) + d * np.log(256)) / (d * np.log(2))
+
+
+# ----------------------------------------------------------------------------- squeeze / unsqueeze
+
+
+def squeeze(x):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 4 * c)
+
+
+def squeeze_tf(x):
+    import tensorflow as tf
+
+    return tf.nn.space_to_depth(x, 2)  # the same layout: (row in block, column in block, channel)
+
+
+def squeeze_loop(x):
+    n, h, w, c = x.shape
+    out = np.empty((n, h // 2, w // 2, 4 * c), dtype=x.dtype)
+    for a in range(2):
+        for b in range(2):
+            out[..., (2 * a + b) * c:(2 * a + b + 1) * c] = x[:, a::2, b::2, :]
+    return out
+
+
+def unsqueeze(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, h, w, 2, 2, c4 // 4).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def unsqueeze_tf(y):
+    import tensorflow as tf
+
+    return tf.nn.depth_to_space(y, 2)
+
+
+def unsqueeze_loop(y):
+    n, h, w, c4 = y.shape
+    c = c4 // 4
+    out = np.empty((n, 2 * h, 2 * w, c), dtype=y.dtype)
+    for a in range(2):
+        for b in range(2):
+            out[:, a::2, b::2, :] = y[..., (2 * a + b) * c:(2 * a + b + 1) * c]
+    return out
+
+
+def squeeze_swapped(x):  # column in the block before row
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 4, 2, 5).reshape(n, h // 2, w // 2, 4 * c)
+
+
+def squeeze_channel_major(x):  # channel first, then the position in the block
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, h // 2, w // 2, 4 * c)
+
+
+def squeeze_strided(x):  # blocks made of pixels h/2 and w/2 apart
+    n, h, w, c = x.shape
+    return x.reshape(n, 2, h // 2, 2, w // 2, c).transpose(0, 2, 4, 1, 3, 5).reshape(n, h // 2, w // 2, 4 * c)
+
+
+def squeeze_repeat(x):  # takes one pixel of each block four times
+    return np.concatenate([x[:, ::2, ::2]] * 4, axis=-1)
+
+
+def unsqueeze_swapped(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, h, w, 2, 2, c4 // 4).transpose(0, 1, 4, 2, 3, 5).reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def unsqueeze_channel_major(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, h, w, c4 // 4, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def unsqueeze_no_transpose(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def unsqueeze_strided(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, h, w, 2, 2, c4 // 4).transpose(0, 3, 1, 4, 2, 5).reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def unsqueeze_repeat(y):
+    c = y.shape[-1] // 4
+    return np.repeat(np.repeat(y[..., :c], 2, axis=1), 2, axis=2)
+
+
 # --------------------------------------------------------------------------------------------- the tables
 
 CHECKS = {
     "coupling_forward": ch05.check_coupling_forward,
     "coupling_inverse": ch05.check_coupling_inverse,
     "flow_nll": ch05.check_flow_nll,
+    "image_bpd": ch05.check_image_bpd,
+    "squeeze": ch05.check_squeeze,
+    "unsqueeze": ch05.check_unsqueeze,
 }
 
 REFERENCES = {
     "coupling_forward": [forward, forward_ops32, forward_indexed],
     "coupling_inverse": [inverse, inverse_divide_pair, inverse_ops32],
     "flow_nll": [nll, nll_ops, nll_loop],
+    "image_bpd": [bpd, bpd_ops, bpd_loop],
+    "squeeze": [squeeze, squeeze_tf, squeeze_loop],
+    "unsqueeze": [unsqueeze, unsqueeze_tf, unsqueeze_loop],
 }
 
 WRONG = {
@@ -243,6 +379,43 @@ WRONG = {
         (lambda z, ld: -np.mean(-0.5 * np.sum(z**2) - z.shape[1] / 2 * LOG_2PI + ld), "not over the whole batch"),
         (nll_density_first, "not the log of the density"),
         (lambda z, ld: 0.5 * np.mean(z**2), "flow_nll(z, log_det) for z of shape"),
+    ],
+    "image_bpd": [
+        (lambda lp, k, e, a: np.mean(bpd(lp, k, e, a)), "return bits/dim for each image"),
+        (lambda lp, k, e, a: bpd(lp, k, e, a) - 8, "8-bit scale is missing"),
+        (lambda lp, k, e, a: bpd(lp, k, e, a) * np.log(2), "divide by d ln 2"),
+        (lambda lp, k, e, a: bpd(lp, k, e, a) * np.prod(k.shape[1:]), "bits per image"),
+        (lambda lp, k, e, a: bpd_parts(lp, k, e, a, sign=-1), "wrong sign"),
+        (lambda lp, k, e, a: bpd_parts(lp, k, e, a, sign=0), "log|dv/du| is missing"),
+        (lambda lp, k, e, a: bpd_parts(lp, k, e, a, one_minus=False), "factor (1 - 2 alpha)"),
+        (lambda lp, k, e, a: bpd_parts(lp, k, e, a, with_noise=False), "the noise is part of u"),
+        (lambda lp, k, e, a: bpd_parts(lp, k, e, a, u_div=255), "by 256, not 255"),
+        (lambda lp, k, e, a: bpd(lp, k, e, a) - 8 + 8 / np.log(2), "not 8 d"),
+        (lambda lp, k, e, a: bpd(lp, k, e, a) * np.prod(k.shape[1:]) / k.shape[-1], "not the size of the last axis"),
+        (lambda lp, k, e, a: bpd(lp, k, e, 1e-6), "image_bpd for pixels of shape"),  # ignores alpha
+        (lambda lp, k, e, a: bpd(lp, k, e, a)[:-1], "has shape"),
+    ],
+    "squeeze": [
+        (lambda x: x.reshape(x.shape[0], x.shape[1] // 2, x.shape[2] // 2, -1), "a plain reshape"),
+        (squeeze_strided, "not neighbours"),
+        (squeeze_swapped, "wrong order of channels"),
+        (squeeze_channel_major, "wrong order of channels"),
+        (lambda x: squeeze(x.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3), "wrong order of channels"),
+        (squeeze_repeat, "missing or repeated"),
+        (lambda x: x, "has shape"),
+        (lambda x: squeeze(x)[..., :4], "has shape"),  # assumes one channel
+        (lambda x: squeeze(x) * 2, "missing or repeated"),
+    ],
+    "unsqueeze": [
+        (unsqueeze_no_transpose, "a plain reshape scatters"),
+        (unsqueeze_strided, "neighbouring pixels"),
+        (unsqueeze_swapped, "does not give x back"),
+        (unsqueeze_channel_major, "does not give x back"),
+        (unsqueeze_repeat, "missing or repeated"),
+        (lambda y: squeeze(unsqueeze(y)), "has shape"),
+        (lambda y: y, "has shape"),
+        (lambda y: unsqueeze(y)[..., :1], "has shape"),  # assumes one channel
+        (lambda y: unsqueeze(y) + 1, "missing or repeated"),
     ],
 }
 

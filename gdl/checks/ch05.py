@@ -8,6 +8,13 @@
 - ``check_flow_nll(f)``: ``f(z, log_det)`` returns the mean negative log-likelihood in nats per example,
   -mean(log N(z; 0, I) + log_det).
 
+- ``check_image_bpd(f)``: ``f(log_p_v, pixels, noise, alpha)`` returns bits/dim per image on the 8-bit scale:
+  u = (k + noise)/256, p = alpha + (1 - 2 alpha) u, v = logit(p), and
+  (-(log_p_v + log|det dv/du|) + d log 256) / (d ln 2), one number per image.
+- ``check_squeeze(f)`` and ``check_unsqueeze(f)``: (n, h, w, c) -> (n, h/2, w/2, 4c), each 2 x 2 block of
+  neighbouring pixels becoming 4c channels in the order (row in the block, column in the block, channel), and
+  back.
+
 Every run of the coupling checks tries the notebook's two 2-D masks, the first and the last half of a
 larger dimension kept, and a random mask; every run of the NLL check tries d = 2 and a larger d, with
 some coordinates 40 standard deviations out.
@@ -253,3 +260,156 @@ def _test_flow_nll(f):
 check_coupling_forward = make_check("coupling_forward", _test_coupling_forward)
 check_coupling_inverse = make_check("coupling_inverse", _test_coupling_inverse)
 check_flow_nll = make_check("flow_nll", _test_flow_nll)
+
+
+# ----------------------------------------------------------------------------- bits/dim on the 8-bit scale
+
+
+def _logit_parts(pixels, noise, alpha):
+    """p, and log|det dv/du| per image, for u = (k + noise)/256 and v = logit(alpha + (1 - 2 alpha) u)."""
+    p = alpha + (1 - 2 * alpha) * (pixels + noise) / 256
+    axes = tuple(range(1, pixels.ndim))
+    return p, np.sum(np.log(1 - 2 * alpha) - np.log(p) - np.log1p(-p), axis=axes)
+
+
+def _image_bpd(log_p_v, pixels, noise, alpha):
+    d = int(np.prod(pixels.shape[1:]))
+    _, log_dv_du = _logit_parts(pixels, noise, alpha)
+    return (-(log_p_v + log_dv_du) + d * np.log(256)) / (d * np.log(2))
+
+
+def _bpd_problems(rng):
+    """Vectors and image batches, alpha = 0.05 and 1e-6, pixels 0 and 255, noise near 0 and near 1: every run."""
+    out = []
+    for shape, alpha, dtype in (((int(rng.integers(5, 12)), int(rng.integers(6, 20))), 0.05, "float64"),
+                                ((int(rng.integers(5, 12)), 6, 5, 1), 1e-6, "float32"),
+                                ((int(rng.integers(5, 12)), 4, 6, 1), 0.05, "float64")):
+        pixels = rng.integers(0, 256, size=shape).astype("float64")
+        pixels.reshape(shape[0], -1)[:, 0] = 0.0
+        pixels.reshape(shape[0], -1)[:, -1] = 255.0
+        noise = rng.uniform(size=shape)
+        noise.reshape(shape[0], -1)[0, :2] = (1e-4, 0.9999)
+        log_p_v = rng.normal(size=shape[0]) * 20 - 5 * np.prod(shape[1:])
+        out.append((log_p_v, pixels, noise, alpha, dtype))
+    return out
+
+
+def _test_image_bpd(f):
+    rng = np.random.default_rng()
+    for log_p_v, pixels, noise, alpha, dtype in _bpd_problems(rng):
+        n, d = len(pixels), int(np.prod(pixels.shape[1:]))
+        what = f"image_bpd for pixels of shape {pixels.shape} (alpha = {alpha:g})"
+        out = as_array(f(log_p_v.astype(dtype), pixels.astype(dtype), noise.astype(dtype), alpha), what)
+        if out.shape == ():
+            fail(f"{what} returned one number: return bits/dim for each image, shape ({n},).")
+        out = expect_shape(out, (n,), what)
+        if not np.all(np.isfinite(out)):
+            fail(f"{what} contains NaN or infinity: u = (k + noise)/256 must stay inside (0, 1) for every k from 0 "
+                 "to 255 and noise in [0, 1) (divide by 256, not 255), and take logs of p and 1 - p, never of 0.")
+        ref = _image_bpd(log_p_v, pixels, noise, alpha)
+        tol = {"rtol": 1e-4, "atol": 1e-4}
+        if np.allclose(out, ref, **tol):
+            continue
+        ln2, axes = np.log(2), tuple(range(1, pixels.ndim))
+        _, jac = _logit_parts(pixels, noise, alpha)
+        p_plain = alpha + (1 - 2 * alpha) * pixels / 256
+        jac_no_noise = np.sum(np.log(1 - 2 * alpha) - np.log(p_plain) - np.log1p(-p_plain), axis=axes)
+        p_255 = np.clip(alpha + (1 - 2 * alpha) * (pixels + noise) / 255, 1e-12, 1 - 1e-12)
+        jac_255 = np.sum(np.log(1 - 2 * alpha) - np.log(p_255) - np.log1p(-p_255), axis=axes)
+        last = pixels.shape[-1]
+        candidates = [
+            (ref - 8, "The change to the 8-bit scale is missing: add d log 256 nats (8 bits per dimension) for "
+                      "u = (k + noise)/256."),
+            (ref * ln2, "That is nats per dimension: divide by d ln 2, not by d."),
+            (ref * d / last, f"d is the number of dimensions per image, {d} here (all axes but the first), "
+                             f"not the size of the last axis ({last})."),
+            (ref * d, "That is bits per image: divide by the number of dimensions d too."),
+            ((-(log_p_v - jac) + d * np.log(256)) / (d * ln2), "The logit transform's log-determinant has the "
+                                                                "wrong sign: log p(u) = log p(v) + log|dv/du|."),
+            ((-log_p_v + d * np.log(256)) / (d * ln2), "The logit transform's log-determinant log|dv/du| is "
+                                                        "missing: the flow models v, the bound is on u."),
+            (ref + np.log(1 - 2 * alpha) / ln2, "The factor (1 - 2 alpha) of p = alpha + (1 - 2 alpha) u belongs "
+                                                 "to dv/du: add log(1 - 2 alpha) per dimension."),
+            ((-(log_p_v + jac_no_noise) + d * np.log(256)) / (d * ln2), "Use the dequantized u = (k + noise)/256: "
+                                                                        "the noise is part of u."),
+            ((-(log_p_v + jac_255) + d * np.log(256)) / (d * ln2), "Divide by 256, not 255: u = (k + noise)/256 "
+                                                                   "puts each integer in its own cell of width 1/256."),
+            ((-(log_p_v + jac) + d * 8) / (d * ln2), "d log 256 is in nats (d ln 256), not 8 d: convert "
+                                                      "everything to bits at the end."),
+        ]
+        for value, message in candidates:
+            if np.allclose(out, value, **tol):
+                fail(f"{what}: {message}")
+        expect_close(out, ref, what, hint="bits/dim = (-(log p(v) + log|dv/du|) + d ln 256) / (d ln 2).", **tol)
+
+
+# ----------------------------------------------------------------------------- squeeze / unsqueeze
+
+
+def _squeeze(x):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 4 * c)
+
+
+def _unsqueeze(y):
+    n, h, w, c4 = y.shape
+    return y.reshape(n, h, w, 2, 2, c4 // 4).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, c4 // 4)
+
+
+def _squeeze_problems(rng):
+    """Distinct values (so any misplaced value shows), h != w, c = 1 and c = 3, float32 and float64: every run."""
+    out = []
+    for c, dtype in ((1, "float32"), (3, "float64")):
+        n, h, w = int(rng.integers(2, 4)), 2 * int(rng.integers(2, 4)), 2 * int(rng.integers(4, 6))
+        out.append(rng.permutation(n * h * w * c).reshape(n, h, w, c).astype(dtype))
+    return out
+
+
+def _block_sets(x):
+    """For an (n, h, w, c) array, the set of values in each 2 x 2 block of pixels, all channels."""
+    n, h, w, c = x.shape
+    blocks = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, -1)
+    return np.sort(blocks, axis=-1)
+
+
+def _test_squeeze(f):
+    rng = np.random.default_rng()
+    for x in _squeeze_problems(rng):
+        n, h, w, c = x.shape
+        what = f"squeeze(x) for x of shape {x.shape}"
+        out = expect_shape(f(x.copy()), (n, h // 2, w // 2, 4 * c), what)
+        ref = _squeeze(x.astype("float64"))
+        if np.array_equal(out, ref):
+            continue
+        if not np.array_equal(np.sort(out.ravel()), np.sort(x.ravel().astype("float64"))):
+            fail(f"{what}: some values of x are missing or repeated; squeeze only rearranges them.")
+        if not np.array_equal(np.sort(out, axis=-1), _block_sets(x.astype("float64"))):
+            fail(f"{what}: the 4c channels at position (i, j) must be the 2 x 2 block of neighbouring pixels "
+                 "x[2i:2i+2, 2j:2j+2] (all channels); a plain reshape takes pixels that are not neighbours. "
+                 "Reshape to (n, h/2, 2, w/2, 2, c) and move the two 2s next to the channels.")
+        fail(f"{what}: the right pixels, in the wrong order of channels. Order them (row in the block, column in "
+             "the block, channel), as the chapter's squeeze: out[:, i, j, (2a + b) c + k] = x[:, 2i + a, 2j + b, k].")
+
+
+def _test_unsqueeze(f):
+    rng = np.random.default_rng()
+    for x in _squeeze_problems(rng):
+        n, h, w, c = x.shape
+        y = _squeeze(x.astype("float64")).astype(x.dtype)
+        what = f"unsqueeze(y) for y of shape {y.shape}"
+        out = expect_shape(f(y.copy()), (n, h, w, c), what)
+        if np.array_equal(out, x.astype("float64")):
+            continue
+        if not np.array_equal(np.sort(out.ravel()), np.sort(x.ravel().astype("float64"))):
+            fail(f"{what}: some values are missing or repeated; unsqueeze only rearranges them.")
+        if not np.array_equal(_block_sets(out), _block_sets(x.astype("float64"))):
+            fail(f"{what}: the 4c channels at (i, j) must go back to the 2 x 2 block of neighbouring pixels "
+                 "out[2i:2i+2, 2j:2j+2]; a plain reshape scatters them.")
+        fail(f"{what}: unsqueeze(squeeze(x)) does not give x back: the pixels of each block are in the wrong "
+             "places. Undo squeeze's steps in reverse order (reshape to (n, h, w, 2, 2, c), the same transpose, "
+             "reshape).")
+
+
+check_image_bpd = make_check("image_bpd", _test_image_bpd)
+check_squeeze = make_check("squeeze", _test_squeeze)
+check_unsqueeze = make_check("unsqueeze", _test_unsqueeze)
