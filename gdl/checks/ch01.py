@@ -269,8 +269,12 @@ def _mixture_inputs(rng, k, n, far=True):
     weights = rng.dirichlet(np.full(k, 2.0))
     means = rng.uniform(-4, 4, size=(k, 2))
     stds = rng.uniform(0.3, 1.5, size=k)
+    if k > 1:  # two components that overlap, so that no point's density is one component's alone
+        means[1] = means[0] + rng.normal(0, 0.5, size=2)
     labels = rng.choice(k, size=n, p=weights)
     x = means[labels] + stds[labels, None] * rng.standard_normal((n, 2))
+    if k > 1:
+        x[-1] = means[0]
     if far:
         x[:3] = [[60.0, -50.0], [-120.0, 90.0], [200.0, 200.0]]
     return x, weights, means, stds

@@ -284,7 +284,7 @@ def _test_roc_auc(f):
     rng = np.random.default_rng()
     cases = []
     # separable in one direction, then overlapping, with ties (rounded scores), unequal sizes every run
-    n, m = int(rng.integers(20, 60)), int(rng.integers(5, 19))
+    n, m = int(rng.integers(200, 300)), int(rng.integers(101, 150))  # fine fractions: no chance ties of formulas
     cases.append(("overlapping scores", rng.normal(0, 1, n), rng.normal(0.8, 1, m)))
     rounded_n, rounded_m = np.round(rng.normal(0, 1, n), 1), np.round(rng.normal(0.5, 1, m), 1)
     rounded_m[:3] = rounded_n[:3]  # some exact ties
@@ -303,11 +303,11 @@ def _test_roc_auc(f):
         greater = (anomalous[:, None] > normal[None, :]).mean()
         geq = (anomalous[:, None] >= normal[None, :]).mean()
         first_match(value, [
-            (1 - ref, "your AUC is 1 minus the right one: it is the probability that an ANOMALY scores higher than "
-             "a normal example (high scores flag anomalies)."),
             (greater, "ties are not counted: a pair with equal scores counts one half (the ROC curve's diagonal "
              "step)."),
             (geq, "ties count fully: a pair with equal scores counts one half, not one."),
+            (1 - ref, "your AUC is 1 minus the right one: it is the probability that an ANOMALY scores higher than "
+             "a normal example (high scores flag anomalies)."),
             ((anomalous[:, None] > normal[None, :]).sum() / (len(normal) + len(anomalous)), "divide the number of "
              "pairs won by the number of PAIRS, n_normal * n_anomalous."),
             ((anomalous[:, None] > normal[None, :]).sum() / len(normal) ** 2, "divide the number of pairs won by "
@@ -352,7 +352,7 @@ def _test_pca_reconstruct(f):
     rng = np.random.default_rng()
     d = int(rng.integers(8, 20))
     for k in (1, int(rng.integers(2, d // 2))):  # one component and several in every run
-        n_train, n = int(rng.integers(60, 120)), int(rng.integers(5, 15))
+        n_train, n = int(rng.integers(60, 120)), int(rng.integers(3, 8))  # n < d: a transpose shows
         x_train, x = _pca_inputs(rng, n_train, n, d)
         call = f"pca_reconstruct(x_train, x, k={k}) for x_train of shape {x_train.shape}, x of shape {x.shape}"
         out = as_array(f(x_train, x, k), call)
