@@ -173,9 +173,9 @@ def auc_loop(normal, anomalous):
 
 def auc_trapezoid(normal, anomalous):  # integrates the ROC curve over all thresholds, ties as diagonal steps
     thresholds = np.unique(np.concatenate([normal, anomalous]))[::-1]
-    tpr = [0.0] + [np.mean(anomalous >= t) for t in thresholds]
-    fpr = [0.0] + [np.mean(normal >= t) for t in thresholds]
-    return float(np.trapezoid(tpr, fpr))
+    hit_rate = [0.0] + [np.mean(anomalous >= t) for t in thresholds]
+    false_alarm_rate = [0.0] + [np.mean(normal >= t) for t in thresholds]
+    return float(np.trapezoid(hit_rate, false_alarm_rate))
 
 
 # ----------------------------------------------------------------------------- pca_reconstruct
