@@ -8,6 +8,7 @@ GDL_PROFILE=gpu and the GPU hidden), so that its peak resident memory can be mea
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -22,6 +23,9 @@ CEILING_GB = 4.0  # peak resident memory allowed to one chapter's check
 # ----------------------------------------------------------------------------- run in the child process
 
 
+IMPORTS = re.compile(r"^\s*(import|from)\s", re.MULTILINE)  # the import cell also calls budget (in its profile line)
+
+
 def gpu_sizes(chapter):
     """The values of the chapter's sizes cell (the code cell that calls budget(...)) in the active profile."""
     import nbformat
@@ -31,7 +35,7 @@ def gpu_sizes(chapter):
 
     assert profile() == "gpu"
     cells = [c.source for c in nbformat.read(ROOT / "chapters" / chapter, as_version=4).cells
-             if c.cell_type == "code" and "budget(" in c.source and "import" not in c.source]
+             if c.cell_type == "code" and "budget(" in c.source and not IMPORTS.search(c.source)]
     assert len(cells) == 1, f"{chapter}: expected one sizes cell, found {len(cells)}"
     namespace = {"budget": budget, "np": np, "SEED": 42}
     exec(cells[0], namespace)  # noqa: S102 (our own notebook)
