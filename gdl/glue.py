@@ -18,6 +18,8 @@ def glue(name, value):
     """Glue ``value`` under ``name`` (``chNN_snake_case``); print it where myst-nb is absent."""
     if not _NAME.match(name):
         raise ValueError(f"glue name {name!r}: use chNN_snake_case, e.g. 'ch02_ae_hole_fraction'")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # np.float64(0.5) -> 0.5: the book formats the plain number ({glue:text}`x:.2f`)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -17,6 +17,21 @@ def test_glue_stores_the_value_for_myst_nb(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_numpy_scalars_are_glued_as_plain_numbers(monkeypatch):
+    """myst-nb formats text/plain: 'np.float64(0.5)' cannot take a format spec such as :.2f."""
+    import numpy as np
+
+    stored = {}
+    fake = type(sys)("myst_nb")
+    fake.glue = lambda name, value, display: stored.update({name: value})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    glue("ch04_x", np.float64(0.25))
+    glue("ch04_n", np.int64(3))
+    assert stored == {"ch04_x": 0.25, "ch04_n": 3}
+    assert type(stored["ch04_x"]) is float and type(stored["ch04_n"]) is int
+    assert repr(stored["ch04_x"]) == "0.25"
+
+
 def test_glue_prints_where_myst_nb_is_absent(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as in Colab
     glue("ch03_iw_nll", 101.5)
