@@ -155,44 +155,47 @@ def _gibbs(v, W, b, c, u_h, u_v):
 
 def _test_gibbs_step(f):
     rng = np.random.default_rng()
-    v, W, b, c = _rbm(rng, n=int(rng.integers(20, 31)))  # many units: a wrong rule flips some of them
-    n, d_v, d_h = v.shape[0], v.shape[1], W.shape[1]
-    u_h, u_v = rng.uniform(size=(n, d_h)), rng.uniform(size=(n, d_v))
-    call = f"gibbs_step(v, W, b, c, u_h, u_v) for {n} images of {d_v} pixels and {d_h} hidden units"
-    out = f(v, W, b, c, u_h, u_v)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        fail(f"{call} should return the pair (v_new, h).")
-    v_new, h = (as_array(o, call) for o in out)
-    if v_new.shape == (n, d_h) and h.shape == (n, d_v):
-        fail("Return (v_new, h) in that order: the new visible units first, then the hidden sample.")
-    expect_shape(h, (n, d_h), "h")
-    expect_shape(v_new, (n, d_v), "v_new")
-    ref_v, ref_h = _gibbs(v, W, b, c, u_h, u_v)
-    p_h = _sigmoid(v @ W + c)
-    if not np.all((h == 0) | (h == 1)):
-        if _close(h, p_h):
-            fail("h holds the probabilities sigmoid(c + v W): sample the hidden units, h = (u_h < p).")
-        fail("h must be binary (0 or 1): each hidden unit is on where u_h < p(h_j = 1 | v).")
-    if not np.array_equal(h, ref_h):
-        if np.array_equal(h, (u_h > p_h).astype(float)) or np.array_equal(h, (u_h > 1 - p_h).astype(float)):
-            fail("A unit is on where its uniform is BELOW its probability: h = (u_h < p), so P(h_j = 1) = p.")
-        if np.array_equal(h, (u_h < _sigmoid(v @ W)).astype(float)):
-            fail("The hidden biases c are missing from p(h_j = 1 | v) = sigmoid(c_j + v.W[:, j]).")
-        fail("h is wrong: h_j = 1 where u_h < sigmoid(c_j + v.W[:, j]), with u_h[a, j] for image a, unit j.")
-    if not np.all((v_new == 0) | (v_new == 1)):
-        if _close(v_new, _sigmoid(h @ W.T + b)):
-            fail("v_new holds the probabilities sigmoid(b + h W^T): sample it too, v_new = (u_v < p).")
-        if _close(v_new, (u_v < _sigmoid(p_h @ W.T + b)).astype(float)) or _close(v_new, _sigmoid(p_h @ W.T + b)):
-            fail("Compute p(v | h) from the sampled h, not from the hidden probabilities.")
-        fail("v_new must be binary (0 or 1).")
-    if not np.array_equal(v_new, ref_v):
-        if np.array_equal(v_new, (u_v < _sigmoid(p_h @ W.T + b)).astype(float)):
-            fail("Compute p(v | h) from the sampled h, not from the hidden probabilities.")
-        if np.array_equal(v_new, (u_v > _sigmoid(h @ W.T + b)).astype(float)):
-            fail("A unit is on where its uniform is BELOW its probability: v_new = (u_v < p).")
-        if np.array_equal(v_new, (u_v < _sigmoid(h @ W.T)).astype(float)):
-            fail("The visible biases b are missing from p(v_i = 1 | h) = sigmoid(b_i + W[i, :].h).")
-        fail("v_new is wrong: v_new_i = 1 where u_v < sigmoid(b_i + W[i, :].h), using the sampled h.")
+    # three independent draws: a wrong rule that matches the right one on one draw by luck fails on another
+    for _ in range(3):
+        v, W, b, c = _rbm(rng, n=int(rng.integers(20, 31)))  # many units: a wrong rule flips some of them
+        n, d_v, d_h = v.shape[0], v.shape[1], W.shape[1]
+        u_h, u_v = rng.uniform(size=(n, d_h)), rng.uniform(size=(n, d_v))
+        call = f"gibbs_step(v, W, b, c, u_h, u_v) for {n} images of {d_v} pixels and {d_h} hidden units"
+        out = f(v, W, b, c, u_h, u_v)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            fail(f"{call} should return the pair (v_new, h).")
+        v_new, h = (as_array(o, call) for o in out)
+        if v_new.shape == (n, d_h) and h.shape == (n, d_v):
+            fail("Return (v_new, h) in that order: the new visible units first, then the hidden sample.")
+        expect_shape(h, (n, d_h), "h")
+        expect_shape(v_new, (n, d_v), "v_new")
+        ref_v, ref_h = _gibbs(v, W, b, c, u_h, u_v)
+        p_h = _sigmoid(v @ W + c)
+        if not np.all((h == 0) | (h == 1)):
+            if _close(h, p_h):
+                fail("h holds the probabilities sigmoid(c + v W): sample the hidden units, h = (u_h < p).")
+            fail("h must be binary (0 or 1): each hidden unit is on where u_h < p(h_j = 1 | v).")
+        if not np.array_equal(h, ref_h):
+            if np.array_equal(h, (u_h > p_h).astype(float)) or np.array_equal(h, (u_h > 1 - p_h).astype(float)):
+                fail("A unit is on where its uniform is BELOW its probability: h = (u_h < p), so P(h_j = 1) = p.")
+            if np.array_equal(h, (u_h < _sigmoid(v @ W)).astype(float)):
+                fail("The hidden biases c are missing from p(h_j = 1 | v) = sigmoid(c_j + v.W[:, j]).")
+            fail("h is wrong: h_j = 1 where u_h < sigmoid(c_j + v.W[:, j]), with u_h[a, j] for image a, unit j.")
+        if not np.all((v_new == 0) | (v_new == 1)):
+            if _close(v_new, _sigmoid(h @ W.T + b)):
+                fail("v_new holds the probabilities sigmoid(b + h W^T): sample it too, v_new = (u_v < p).")
+            if _close(v_new, (u_v < _sigmoid(p_h @ W.T + b)).astype(float)) or _close(v_new, _sigmoid(p_h @ W.T + b)):
+                fail("Compute p(v | h) from the sampled h, not from the hidden probabilities.")
+            fail("v_new must be binary (0 or 1).")
+        if not np.array_equal(v_new, ref_v):
+            if np.array_equal(v_new, (u_v < _sigmoid(p_h @ W.T + b)).astype(float)):
+                fail("Compute p(v | h) from the sampled h, not from the hidden probabilities.")
+            p_v = _sigmoid(h @ W.T + b)
+            if np.array_equal(v_new, (u_v > p_v).astype(float)) or np.array_equal(v_new, (u_v > 1 - p_v).astype(float)):
+                fail("A unit is on where its uniform is BELOW its probability: v_new = (u_v < p).")
+            if np.array_equal(v_new, (u_v < _sigmoid(h @ W.T)).astype(float)):
+                fail("The visible biases b are missing from p(v_i = 1 | h) = sigmoid(b_i + W[i, :].h).")
+            fail("v_new is wrong: v_new_i = 1 where u_v < sigmoid(b_i + W[i, :].h), using the sampled h.")
     # certain units: probabilities at 0 and 1 must give 0 and 1 whatever the noise
     v2, W2, b2, c2 = _rbm(rng, scale=200.0)
     u_h2, u_v2 = rng.uniform(size=(len(v2), W2.shape[1])), rng.uniform(size=v2.shape)
