@@ -227,6 +227,70 @@ def ema_numpy(ema_variables, variables, decay):
         e.assign(decay.numpy() * e.numpy() + (1 - decay.numpy()) * w.numpy())
 
 
+# ----------------------------------------------------------------------------- gradient_penalty
+
+
+def gp(critic, real, fake, eps):
+    x_hat = eps * real + (1 - eps) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = critic(x_hat)
+    grads = tape.gradient(scores, x_hat)
+    norms = ops.sqrt(ops.sum(ops.square(grads), axis=tuple(range(1, len(grads.shape)))))
+    return ops.mean(ops.square(norms - 1))
+
+
+def gp_flat64(critic, real, fake, eps):
+    """Flattened per-example gradients, the norm in float64, tf.norm."""
+    x_hat = tf.convert_to_tensor(fake) + eps * (tf.convert_to_tensor(real) - fake)
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        total = tf.reduce_sum(critic(x_hat, training=True))
+    g = tf.cast(tf.reshape(tape.gradient(total, x_hat), (tf.shape(x_hat)[0], -1)), tf.float64)
+    return tf.reduce_mean(tf.square(tf.norm(g, axis=1) - 1.0))
+
+
+def gp_wrong(norm="example", power=2, at="mix", scale=1.0, reduce="mean", mean_scores=False, stop=False,
+             own_eps=False, one_sided=False):
+    """A penalty built from parts, so that each wrong variant differs from the reference in one way."""
+
+    def f(critic, real, fake, eps):
+        if own_eps:
+            eps = tf.random.uniform(tf.shape(eps))
+        x_hat = {"mix": eps * real + (1 - eps) * fake, "swap": eps * fake + (1 - eps) * real,
+                 "real": real + 0.0, "fake": fake + 0.0}[at]
+        with tf.GradientTape() as tape:
+            tape.watch(x_hat)
+            scores = critic(x_hat)
+            if mean_scores:
+                scores = tf.reduce_mean(scores)
+        g = tape.gradient(scores, x_hat)
+        if stop:
+            g = tf.stop_gradient(g)
+        if norm == "example":
+            n = tf.sqrt(tf.reduce_sum(g**2, axis=list(range(1, len(g.shape)))))
+        elif norm == "batch":
+            n = tf.norm(g)
+        elif norm == "last":
+            n = tf.norm(g, axis=-1)
+        else:  # "squared"
+            n = tf.reduce_sum(g**2, axis=list(range(1, len(g.shape))))
+        d = tf.maximum(n - 1, 0.0) if one_sided else n - 1
+        terms = d**2 if power == 2 else (tf.abs(d) if power == "abs" else d)
+        return scale * (tf.reduce_mean(terms) if reduce == "mean" else tf.reduce_sum(terms))
+
+    return f
+
+
+def gp_numpy(critic, real, fake, eps):  # right eagerly, but NumPy cannot run inside the compiled step
+    x_hat = tf.constant(np.asarray(eps) * np.asarray(real) + (1 - np.asarray(eps)) * np.asarray(fake))
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = critic(x_hat)
+    g = tape.gradient(scores, x_hat).numpy().reshape(len(x_hat), -1)
+    return float(np.mean((np.linalg.norm(g, axis=1) - 1) ** 2))
+
+
 # --------------------------------------------------------------------------------------------- the tables
 
 CHECKS = {
@@ -235,6 +299,7 @@ CHECKS = {
     "gan_train_step": ch04.check_gan_train_step,
     "mode_coverage": ch04.check_mode_coverage,
     "ema_update": ch04.check_ema_update,
+    "gradient_penalty": ch04.check_gradient_penalty,
 }
 
 REFERENCES = {
@@ -243,6 +308,7 @@ REFERENCES = {
     "gan_train_step": [make_step(), step_plain],
     "mode_coverage": [coverage, coverage_loop, metrics.mode_coverage],
     "ema_update": [ema, ema_assign_sub, ema_indexed],
+    "gradient_penalty": [gp, gp_flat64],
 }
 
 WRONG = {
@@ -335,8 +401,27 @@ WRONG["ema_update"] = [
     (ema_wrong(lambda e, w, d: d**2 * e + (1 - d**2) * w), "differ from"),
 ]
 
-REFERENCE_REPEATS = {"discriminator_loss": 3, "generator_loss": 3, "gan_train_step": 1}
-WRONG_REPEATS = {"discriminator_loss": 2, "generator_loss": 2, "gan_train_step": 1}
+WRONG["gradient_penalty"] = [
+    (gp_wrong(power=1), "without squaring"),
+    (gp_wrong(power="abs"), "|(||grad|| - 1)|"),
+    (gp_wrong(norm="squared"), "squared norm"),
+    (gp_wrong(one_sided=True), "one-sided"),
+    (gp_wrong(norm="batch"), "whole batch"),
+    (gp_wrong(norm="last"), "last axis only"),
+    (gp_wrong(mean_scores=True), "1/n of what it should be"),
+    (gp_wrong(at="swap"), "eps * fake + (1 - eps) * real"),
+    (gp_wrong(at="real"), "at the real examples"),
+    (gp_wrong(at="fake"), "at the fakes"),
+    (gp_wrong(scale=10.0), "10 times too large"),
+    (gp_wrong(reduce="sum"), "summed over the batch"),
+    (gp_wrong(own_eps=True), "draw no random numbers"),
+    (gp_wrong(stop=True), "No gradient flows"),
+    (gp_numpy, "inside a tf.function"),
+    (lambda c, r, f, e: 1.0, "expected"),
+]
+
+REFERENCE_REPEATS = {"discriminator_loss": 3, "generator_loss": 3, "gan_train_step": 1, "gradient_penalty": 2}
+WRONG_REPEATS = {"discriminator_loss": 2, "generator_loss": 2, "gan_train_step": 1, "gradient_penalty": 2}
 
 
 @pytest.mark.parametrize("name", CHECKS)

@@ -89,3 +89,49 @@ def test_without_ema_the_sampler_is_the_generator_and_five_generator_steps_run()
     x = np.random.default_rng(2).uniform(-1, 1, (32, 784)).astype("float32")
     gan.fit(x, batch_size=16, epochs=1, verbose=0)
     assert int(gan.g_optimizer.iterations) == 10 and int(gan.d_optimizer.iterations) == 2
+
+
+def test_chapter_gradient_penalty_passes_the_exercise_check_and_is_exact_for_a_linear_critic():
+    import keras
+    import tensorflow as tf
+
+    from gdl.checks import PASSED, ch04
+
+    ns = load()
+    result = ch04.check_gradient_penalty.evaluate(ns["gradient_penalty"])
+    assert result.status == PASSED, result.message
+    # A linear critic f(x) = w.x + b has gradient w everywhere: the penalty is (|w| - 1)^2, images or vectors.
+    for shape in [(3,), (4, 4, 1)]:
+        critic = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(1)])
+        w = np.random.default_rng(0).normal(size=critic.get_weights()[0].shape).astype("float32")
+        critic.set_weights([w, np.zeros(1, "float32")])
+        real = tf.random.normal((5, *shape))
+        eps = tf.random.uniform((5,) + (1,) * len(shape))
+        value = float(ns["gradient_penalty"](critic, real, -real, eps))
+        np.testing.assert_allclose(value, (np.linalg.norm(w) - 1) ** 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_wgan_gp_trains_the_critic_five_times_per_generator_step(jit):
+    import keras
+
+    ns = load()
+
+    def mlp(inputs, outputs):
+        return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dense(outputs)])
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(3).normal(size=(160, 2)).astype("float32")
+    generator, critic = mlp(4, 2), mlp(2, 1)
+    before = [w.copy() for w in generator.get_weights()]
+    gan, history, snapshots = ns["train_wgan"](generator, critic, x, 2, 4, batch_size=16, n_critic=5,
+                                               gp_weight=10.0, lr=1e-3, seed=1, n_snapshot=7,
+                                               jit_compile=jit)
+    # 160 examples, 5 x 16 per step: 2 steps per epoch, each with 5 critic updates.
+    assert int(gan.g_optimizer.iterations) == 4 and int(gan.d_optimizer.iterations) == 20
+    assert set(history.history) == {"d_loss", "g_loss", "w_estimate", "penalty"}
+    assert all(np.all(np.isfinite(v)) for v in history.history.values())
+    assert all(p >= 0 for p in history.history["penalty"])
+    assert len(snapshots) == 2 and snapshots[-1].shape == (7, 2)
+    assert any(not np.allclose(a, b) for a, b in zip(before, gan.generator.get_weights()))

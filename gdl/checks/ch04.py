@@ -17,6 +17,10 @@ The discriminator outputs logits a (any real number; D(x) = sigmoid(a)), as in t
 - ``check_mode_coverage(f)``: ``f(samples, means, std, min_count)`` returns ``(modes_covered,
   high_quality_fraction)`` for 2-D samples of a Gaussian mixture: a sample is high quality when its
   distance to its nearest mean is strictly below 3 std; a mode is covered with at least min_count of them.
+- ``check_gradient_penalty(f)``: ``f(critic, real, fake, eps)`` returns mean[(||grad critic(x_hat)|| - 1)^2] at
+  x_hat = eps real + (1 - eps) fake, one norm per example over all its axes; on vectors and on images every
+  run; its gradient with respect to the critic's weights (through the inner gradient) is checked inside a
+  ``tf.function``.
 - ``check_ema_update(f)``: ``f(ema_variables, variables, decay)`` assigns decay * ema + (1 - decay) * w to each
   averaged variable and leaves the trained ones alone; compiled with ``tf.function`` and called twice with
   different tensor decays, on a bias, a dense kernel and a convolution kernel.
@@ -638,3 +642,182 @@ def _test_ema_update(f):
 
 
 check_ema_update = make_check("ema_update", _test_ema_update)
+
+
+# ------------------------------------------------------------------------------------------- the gradient penalty
+
+
+def _gp_critic(rng, shape):
+    """A small critic on inputs of ``shape``: Flatten, Dense(tanh), Dense(1), with random weights. Returns the
+    Keras model and its weights in float64 (W1, b1, w2, b2)."""
+    import keras
+
+    d = int(np.prod(shape))
+    hidden = int(rng.integers(5, 9))
+    critic = keras.Sequential([keras.Input(shape=shape), keras.layers.Flatten(),
+                               keras.layers.Dense(hidden, activation="tanh"), keras.layers.Dense(1)])
+    w1 = rng.normal(0.0, 1.0 / np.sqrt(d), size=(d, hidden))
+    b1 = rng.normal(0.0, 0.5, size=hidden)
+    w2 = rng.normal(0.0, 1.0, size=(hidden, 1))
+    b2 = rng.normal(0.0, 0.1, size=1)
+    return critic, [w1, b1, w2, b2]
+
+
+def _gp_grads(weights, x):
+    """Per-example gradients of the critic's score at x (n, ...), flattened: (n, d), float64."""
+    w1, b1, w2, _ = weights
+    flat = x.reshape(len(x), -1)
+    slope = 1.0 - np.tanh(flat @ w1 + b1) ** 2
+    return (slope * w2[:, 0]) @ w1.T
+
+
+def _gp_case(rng, images):
+    """Inputs for one call: a critic whose gradient norms at x_hat straddle 1, real, fake, eps."""
+    n = int(rng.choice([6, 7, 8, 9, 11, 12]))  # not 10: a sum over 10 examples would look like lambda = 10
+    shape = (int(rng.integers(3, 6)), int(rng.integers(3, 6)), 1) if images else (int(rng.integers(2, 6)),)
+    real = rng.normal(0.5, 1.0, size=(n, *shape))
+    fake = rng.normal(-0.5, 1.0, size=(n, *shape))
+    eps = rng.uniform(0.1, 0.9, size=(n,) + (1,) * len(shape))
+    eps[0], eps[1] = 0.95, 0.05  # far from 1/2: swapping eps and 1 - eps changes x_hat
+    critic, weights = _gp_critic(rng, shape)
+    x_hat = eps * real + (1 - eps) * fake
+    norms = np.sort(np.linalg.norm(_gp_grads(weights, x_hat), axis=1))
+    # The norm is linear in w2: put 1 between the two middle norms, so that half the examples lie above 1 and
+    # half below (a one-sided penalty or a missing square shows), none at 1.
+    weights[2] = weights[2] / np.sqrt(norms[n // 2 - 1] * norms[n // 2])
+    critic.set_weights([w.astype("float32") for w in weights])
+    arrays = [a.astype("float32") for a in (real, fake, eps)]
+    return critic, [w.astype("float32").astype("float64") for w in weights], arrays
+
+
+def _gp_value(weights, real, fake, eps):
+    x_hat = eps * real + (1 - eps) * fake
+    norms = np.linalg.norm(_gp_grads(weights, x_hat), axis=1)
+    return float(np.mean((norms - 1) ** 2))
+
+
+def _gp_diagnosis(got, weights, real, fake, eps):
+    """A specific message for a gradient penalty that does not match, or None."""
+    n = len(real)
+    x_hat = eps * real + (1 - eps) * fake
+    grads = _gp_grads(weights, x_hat)
+    norms = np.linalg.norm(grads, axis=1)
+    images = real.ndim == 4
+    ref = np.mean((norms - 1) ** 2)
+    candidates = [
+        (np.mean(norms - 1), "you averaged ||grad|| - 1 without squaring it: the penalty is mean((||grad|| - 1)**2)."),
+        (np.mean(np.abs(norms - 1)), "you took |(||grad|| - 1)|: the penalty squares it, mean((||grad|| - 1)**2)."),
+        (np.mean((norms**2 - 1) ** 2), "you used the squared norm: the penalty is (||grad|| - 1)**2 with the norm "
+                                       "itself, sqrt(sum(grad**2)) over each example's coordinates."),
+        (np.mean(norms**2), "you penalised ||grad||**2: the penalty pulls the norm towards 1, (||grad|| - 1)**2."),
+        (np.mean(np.maximum(norms - 1, 0) ** 2), "you penalised only norms above 1 (the one-sided variant): the "
+                                                 "exercise asks for the two-sided (||grad|| - 1)**2."),
+        ((np.linalg.norm(grads) - 1) ** 2, "you took one norm over the whole batch: compute one gradient norm per "
+                                           "example (sum the squares over all axes but the first), then average."),
+        (np.mean((norms / n - 1) ** 2), "the gradient is 1/n of what it should be: differentiate the critic's "
+                                        "scores themselves (their sum), not their mean, so that each example's "
+                                        "gradient is the gradient of its own score."),
+        (_gp_value(weights, fake, real, eps), "x_hat is eps * fake + (1 - eps) * real: the exercise mixes "
+                                              "eps * real + (1 - eps) * fake."),
+        (_gp_value(weights, real, real, eps), "the gradient is taken at the real examples: take it at the mixtures "
+                                              "x_hat = eps * real + (1 - eps) * fake."),
+        (_gp_value(weights, fake, fake, eps), "the gradient is taken at the fakes: take it at the mixtures "
+                                              "x_hat = eps * real + (1 - eps) * fake."),
+        (10 * ref, "your penalty is 10 times too large: the weight lambda = 10 is applied by the train step, not "
+                   "inside gradient_penalty."),
+        (n * ref, "you summed over the batch: take the mean of (||grad|| - 1)**2 over the examples."),
+    ]
+    if images:
+        last = np.abs(grads)  # one channel: a norm over the last axis is |grad| of each pixel
+        candidates += [
+            (np.mean((last - 1) ** 2), "your norm runs over the last axis only (the channels): for images the "
+                                       "gradient norm of an example runs over all its axes, height, width and "
+                                       "channels (axis=(1, 2, 3), or flatten each example first)."),
+        ]
+        g = grads.reshape(real.shape)
+        for axis in (1, 2):
+            per = np.sqrt(np.sum(g**2, axis=axis))
+            candidates.append((np.mean((per - 1) ** 2), f"your norm runs over axis {axis} only: for images the "
+                               "gradient norm of an example runs over all its axes but the first."))
+    for value, message in candidates:
+        if np.isclose(got, value, rtol=1e-4, atol=1e-6):
+            return message
+    return None
+
+
+def _gp_reference(critic, real, fake, eps):
+    """The penalty in TensorFlow, for the gradient with respect to the critic's weights."""
+    import tensorflow as tf
+
+    x_hat = eps * real + (1 - eps) * fake
+    with tf.GradientTape() as inner:
+        inner.watch(x_hat)
+        scores = critic(x_hat)
+    g = tf.reshape(inner.gradient(scores, x_hat), (tf.shape(x_hat)[0], -1))
+    return tf.reduce_mean((tf.norm(g, axis=1) - 1) ** 2)
+
+
+def _gp_compiled(fn, critic, inputs):
+    """``fn``'s penalty and its gradients with respect to the critic's weights, inside a ``tf.function``."""
+    import tensorflow as tf
+
+    variables = critic.trainable_variables
+
+    @tf.function
+    def outer(real_t, fake_t, eps_t):
+        with tf.GradientTape() as tape:
+            value = tf.convert_to_tensor(fn(critic, real_t, fake_t, eps_t))
+        grads = tape.gradient(value, variables)
+        return value, [tf.zeros_like(v) if g is None else g for v, g in zip(variables, grads)], [
+            g is None for g in grads]
+
+    value, grads, missing = outer(*inputs)
+    return np.asarray(value), [np.asarray(g) for g in grads], [bool(m) for m in missing]
+
+
+def _test_gradient_penalty_on(f, rng, images):
+    import tensorflow as tf
+
+    kind = "images (n, h, w, 1)" if images else "vectors (n, d)"
+    critic, weights, (real, fake, eps) = _gp_case(rng, images)
+    r64, f64, e64 = (a.astype("float64") for a in (real, fake, eps))
+    ref = _gp_value(weights, r64, f64, e64)
+    inputs = (tf.constant(real), tf.constant(fake), tf.constant(eps))
+    got = _scalar(f(critic, *inputs), f"gradient_penalty on {kind}")
+    if not np.isclose(got, ref, rtol=1e-4, atol=1e-6):
+        message = _gp_diagnosis(got, weights, r64, f64, e64)
+        if message:
+            fail(f"On {kind}: {message}")
+        got2 = _scalar(f(critic, *inputs), f"gradient_penalty on {kind}")
+        if not np.isclose(got, got2, rtol=1e-5, atol=1e-7):
+            fail(f"Two calls with the same inputs gave {got:.6g} and {got2:.6g}: use the given eps for the "
+                 "mixtures, draw no random numbers of your own.")
+        fail(f"On {kind}: gradient_penalty is {got:.6g}, expected {ref:.6g} = mean((||grad critic(x_hat)|| - 1)**2) "
+             "at x_hat = eps * real + (1 - eps) * fake, one norm per example.")
+    # Inside a tf.function, as the critic's train step calls it: the value and its gradient with respect to the
+    # critic's weights (the penalty trains the critic, so the gradient must flow through the inner gradient).
+    try:
+        value, grads, missing = _gp_compiled(f, critic, inputs)
+    except Exception as err:
+        fail(f"Your gradient_penalty fails inside a tf.function, where the critic's train step calls it: "
+             f"{type(err).__name__}: {_short(err, 200)}{_learner_line(err, (f,))}. Use tf.GradientTape and "
+             "keras.ops / TensorFlow operations, no NumPy and no .numpy().")
+    expect_close(value.reshape(()), ref, f"gradient_penalty on {kind} inside a tf.function", rtol=1e-4, atol=1e-6)
+    if all(missing) or all(np.allclose(g, 0.0, atol=1e-9) for g in grads):
+        fail("No gradient flows from your penalty to the critic's weights, so the critic could not learn from it: "
+             "compute the inner gradient inside a GradientTape (tape.gradient of the scores with respect to "
+             "x_hat) and keep it a tensor (no tf.stop_gradient, NumPy or .numpy()), so that the outer tape "
+             "differentiates through it.")
+    want = _gp_compiled(_gp_reference, critic, inputs)[1]
+    for got_g, want_g, v in zip(grads, want, critic.trainable_variables):
+        expect_close(got_g, want_g, f"the gradient of your penalty with respect to the critic's {v.name} ({kind})",
+                     rtol=2e-3, atol=1e-5)
+
+
+def _test_gradient_penalty(f):
+    rng = np.random.default_rng()
+    for images in (False, True):  # every run: vectors (n, d) and images (n, h, w, 1)
+        _test_gradient_penalty_on(f, rng, images)
+
+
+check_gradient_penalty = make_check("gradient_penalty", _test_gradient_penalty)
