@@ -182,12 +182,69 @@ def iw_variant(x, z_mean, z_log_var, decoder, eps, reduce="lme", std_power=0.5, 
     return logsumexp(log_w, axis=axis) - np.log(log_w.shape[axis])
 
 
+# ----------------------------------------------------------------------------- vae_train_step
+
+
+def train_step(x, encoder, decoder, optimizer, beta):
+    weights = encoder.trainable_weights + decoder.trainable_weights
+    with tf.GradientTape() as tape:
+        z_mean, z_log_var = encoder(x)
+        z = reparameterize(z_mean, z_log_var)
+        reconstruction = ops.sum(ops.binary_crossentropy(x, decoder(z), from_logits=True), axis=-1)
+        loss = ops.mean(reconstruction + beta * kl(z_mean, z_log_var))
+    optimizer.apply(tape.gradient(loss, weights), weights)
+    return loss
+
+
+def train_step_tf(x, encoder, decoder, optimizer, beta):  # TensorFlow ops, apply_gradients, the two means apart
+    with tf.GradientTape() as tape:
+        z_mean, z_log_var = encoder(x, training=True)
+        z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.normal(tf.shape(z_mean))
+        logits = decoder(z, training=True)
+        rec = tf.reduce_mean(tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), 1))
+        kl_term = tf.reduce_mean(-0.5 * tf.reduce_sum(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), 1))
+        loss = rec + beta * kl_term
+    variables = encoder.trainable_variables + decoder.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+
+
+def step_variant(x, encoder, decoder, optimizer, beta, reduce="mean", beta_on="kl", pixel_mean=False, which="both",
+                 sign=1.0, code="sample", kl_on=True, apply=True, as_probabilities=False, per_example=False):
+    weights = {"both": encoder.trainable_weights + decoder.trainable_weights, "encoder": encoder.trainable_weights,
+               "decoder": decoder.trainable_weights}[which]
+    with tf.GradientTape() as tape:
+        z_mean, z_log_var = encoder(x)
+        if code == "sample":
+            z = reparameterize(z_mean, z_log_var)
+        elif code == "mean":
+            z = z_mean
+        elif code == "seeded":
+            z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=7)
+        else:  # NumPy noise: drawn once when the step is traced
+            z = z_mean + ops.exp(0.5 * z_log_var) * np.random.standard_normal(z_mean.shape[1:]).astype("float32")
+        logits = decoder(z)
+        # as_probabilities: the logits taken for probabilities (Keras clips them into (0, 1))
+        per_pixel = ops.binary_crossentropy(x, logits, from_logits=not as_probabilities)
+        rec = ops.mean(per_pixel, axis=-1) if pixel_mean else ops.sum(per_pixel, axis=-1)
+        kl_term = kl(z_mean, z_log_var) if kl_on else 0.0
+        per = (rec + beta * kl_term) if beta_on == "kl" else (beta * rec + kl_term)
+        per = per if beta_on != "none" else rec + kl_term
+        loss = ops.sum(per) if reduce == "sum" else ops.mean(per)
+        minimised = sign * loss
+    if apply:
+        grads = tape.gradient(minimised, weights)
+        optimizer.apply(grads, weights)
+    return per if per_example else loss
+
+
 CHECKS = {
     "reparameterize": ch03.check_reparameterize,
     "kl_divergence": ch03.check_kl_divergence,
     "negative_elbo": ch03.check_negative_elbo,
     "sample_prior": ch03.check_sample_prior,
     "iw_log_likelihood": ch03.check_iw_log_likelihood,
+    "vae_train_step": ch03.check_vae_train_step,
 }
 
 REFERENCES = {
@@ -196,6 +253,7 @@ REFERENCES = {
     "negative_elbo": [neg_elbo, neg_elbo_softplus],
     "sample_prior": [sample_prior, sample_prior_numpy],
     "iw_log_likelihood": [iw, iw_ops_loop],
+    "vae_train_step": [train_step, train_step_tf],
 }
 
 
@@ -287,6 +345,22 @@ WRONG = {
         (lambda x, m, lv, dec, eps: iw(x, m, lv, dec, np.random.default_rng().standard_normal(eps.shape)),
          "Use the given eps"),
         (lambda *a: iw_variant(*a, reduce="none"), "has shape"),
+    ],
+    "vae_train_step": [
+        (lambda *a: step_variant(*a, reduce="sum"), "n times too large"),
+        (lambda *a: step_variant(*a, beta_on="none"), "ignores beta"),
+        (lambda *a: step_variant(*a, beta_on="reconstruction"), "multiplies the reconstruction"),
+        (lambda *a: step_variant(*a, pixel_mean=True), "averaged the cross-entropy over the pixels"),
+        (lambda *a: step_variant(*a, kl_on=False), "KL term is missing"),
+        (lambda *a: step_variant(*a, which="decoder"), "the encoder's weights did not change"),
+        (lambda *a: step_variant(*a, which="encoder"), "the decoder's weights did not change"),
+        (lambda *a: step_variant(*a, sign=-1.0), "went uphill"),
+        (lambda *a: step_variant(*a, apply=False), "no weight changed"),
+        (lambda *a: step_variant(*a, code="mean"), "the same loss at every call"),
+        (lambda *a: step_variant(*a, code="seeded"), "the same loss at every call"),
+        (lambda *a: step_variant(*a, code="numpy"), "the same loss at every call"),
+        (lambda *a: step_variant(*a, per_example=True), "returned shape"),
+        (lambda *a: step_variant(*a, as_probabilities=True), "the change of the weights"),
     ],
 }
 

@@ -487,3 +487,170 @@ def _test_iw_log_likelihood(f):
 
 
 check_iw_log_likelihood = make_check("iw_log_likelihood", _test_iw_log_likelihood)
+
+
+# ----------------------------------------------------------------------------- vae_train_step
+
+
+def _small_vae(rng, d_x, d_z, hidden, log_var_bias):
+    """A tiny encoder (x -> [z_mean, z_log_var]) and decoder (z -> logits) with random weights."""
+    import keras
+
+    def normal(std):
+        return keras.initializers.RandomNormal(0.0, std, seed=int(rng.integers(1e6)))
+
+    def dense(units, activation=None):
+        return keras.layers.Dense(units, activation=activation, kernel_initializer=normal(0.5),
+                                  bias_initializer=normal(0.3))
+
+    x = keras.Input(shape=(d_x,))
+    h = x
+    for units in hidden:
+        h = dense(units, "tanh")(h)
+    z_mean = dense(d_z)(h)
+    z_log_var = keras.layers.Dense(d_z, kernel_initializer="zeros",
+                                   bias_initializer=keras.initializers.Constant(log_var_bias))(h)
+    encoder = keras.Model(x, [z_mean, z_log_var])
+    z = keras.Input(shape=(d_z,))
+    h = z
+    for units in hidden[::-1]:
+        h = dense(units, "tanh")(h)
+    decoder = keras.Model(z, dense(d_x)(h))
+    return encoder, decoder
+
+
+def _step_loss(x, encoder, decoder, beta, z=None, rec_beta=1.0, pixel_mean=False, batch_sum=False, kl_on=True,
+               rec_on=True):
+    """The loss a (possibly wrong) training step minimises, as a TensorFlow scalar; z = z_mean unless given."""
+    import tensorflow as tf
+
+    z_mean, z_log_var = encoder(x)
+    z = z_mean if z is None else z
+    logits = decoder(z)
+    per_pixel = tf.nn.softplus(logits) - x * logits
+    rec = tf.reduce_mean(per_pixel, axis=-1) if pixel_mean else tf.reduce_sum(per_pixel, axis=-1)
+    kl = 0.5 * tf.reduce_sum(tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var, axis=-1)
+    per_example = (rec_beta * rec if rec_on else 0.0) + (beta * kl if kl_on else 0.0)
+    return tf.reduce_sum(per_example) if batch_sum else tf.reduce_mean(per_example)
+
+
+def _gradients(loss_fn, weights):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    grads = tape.gradient(loss, weights)  # None where a weight does not reach the loss
+    return float(loss), [np.zeros(w.shape) if g is None else np.asarray(g, "float64") for g, w in zip(grads, weights)]
+
+
+def _test_train_step_update(f, rng, n, d_x, d_z, hidden, beta):
+    """Near-zero encoder variance (z = z_mean up to 1e-7), plain SGD: the update is -lr * gradient."""
+    import keras
+    import tensorflow as tf
+
+    encoder, decoder = _small_vae(rng, d_x, d_z, hidden, log_var_bias=-30.0)
+    enc_w, dec_w = encoder.trainable_weights, decoder.trainable_weights
+    x = tf.constant((rng.uniform(size=(n, d_x)) < 0.4).astype("float32"))
+    lr = 0.01
+    before = [np.asarray(w, "float64") for w in enc_w + dec_w]
+    ref_loss, ref_grads = _gradients(lambda: _step_loss(x, encoder, decoder, beta), enc_w + dec_w)
+    call = (f"vae_train_step(x, encoder, decoder, optimizer, beta={beta:g}) with x of shape {(n, d_x)}, d_z = {d_z}, "
+            f"{len(hidden)} hidden layer(s)")
+    out = as_array(f(x, encoder, decoder, keras.optimizers.SGD(lr), beta), call)
+    if out.shape != ():
+        fail(f"{call} returned shape {out.shape}: return the loss of the batch as one number, the mean over the "
+             "examples of reconstruction + beta * KL.")
+    step = [np.asarray(w, "float64") - b for w, b in zip(enc_w + dec_w, before)]
+    n_enc = len(enc_w)
+    moved = [np.any(s != 0) for s in step]
+    if not any(moved):
+        fail("no weight changed: compute the gradients of the loss with respect to encoder.trainable_weights + "
+             "decoder.trainable_weights and apply them with optimizer.apply(grads, weights).")
+    if not any(moved[:n_enc]):
+        fail("the encoder's weights did not change: take the gradients with respect to the encoder's trainable "
+             "weights too (encoder.trainable_weights + decoder.trainable_weights).")
+    if not any(moved[n_enc:]):
+        fail("the decoder's weights did not change: take the gradients with respect to the decoder's trainable "
+             "weights too (encoder.trainable_weights + decoder.trainable_weights).")
+    flat = np.concatenate([s.ravel() for s in step])
+
+    def update(**kwargs):
+        _, grads = _gradients(lambda: _step_loss(x, encoder_0, decoder_0, **kwargs), weights_0)
+        return -lr * np.concatenate([g.ravel() for g in grads])
+
+    # the variants are computed on the weights as they were before the learner's step
+    encoder_0, decoder_0 = encoder, decoder
+    for w, b in zip(enc_w + dec_w, before):
+        w.assign(b.astype("float32"))
+    weights_0 = enc_w + dec_w
+    expected = -lr * np.concatenate([g.ravel() for g in ref_grads])
+    if not np.allclose(flat, expected, rtol=2e-3, atol=1e-7):
+        first_match(flat, [
+            (-expected, "your step went uphill: the weights moved along +gradient. Minimise the loss "
+             "(reconstruction + beta * KL, the negative ELBO), not the ELBO: optimizer.apply(grads, weights)."),
+            (n * expected, "your step is n times too large: the loss is the SUM over the batch; take the mean over "
+             "the examples (ops.mean)."),
+            (update(beta=1.0), f"your step ignores beta (here beta = {beta:g}): the loss is reconstruction + "
+             "beta * KL."),
+            (update(beta=1.0, rec_beta=beta), "beta multiplies the reconstruction term: it weights the KL term."),
+            (update(beta=beta, pixel_mean=True), "you averaged the cross-entropy over the pixels: sum it (the "
+             "mean-BCE bug of Chapter 3, an implicit KL weight of d_x)."),
+            (update(beta=beta, kl_on=False), "the KL term is missing from your loss."),
+            (update(beta=beta, rec_on=False), "the reconstruction term is missing from your loss."),
+            (update(beta=1.0 / beta), "you divided the KL term by beta: multiply it."),
+        ], rtol=2e-3, atol=1e-7)
+        expect_close(flat, expected, "the change of the weights after one step of plain SGD", rtol=2e-3, atol=1e-7,
+                     hint="One step: loss = mean over the batch of BCE (summed over pixels) + beta * KL; gradients "
+                          "of it with respect to all trainable weights; optimizer.apply(grads, weights).")
+    expect_close(out, ref_loss, f"the loss returned by {call}", rtol=1e-4, atol=1e-4,
+                 hint="Return the loss computed before the update: the batch mean of reconstruction + beta * KL.")
+
+
+def _test_train_step_noise(f, rng, d_x, d_z, beta):
+    """Unit encoder variance and a zero learning rate, inside tf.function: the loss must use fresh codes."""
+    import keras
+    import tensorflow as tf
+
+    encoder, decoder = _small_vae(rng, d_x, d_z, (8,), log_var_bias=-1.0)
+    x = tf.constant((rng.uniform(size=(64, d_x)) < 0.4).astype("float32"))
+    optimizer = keras.optimizers.SGD(0.0)
+    step = tf.function(lambda batch: f(batch, encoder, decoder, optimizer, beta))
+    try:
+        losses = np.array([float(step(x)) for _ in range(200)])
+    except CheckFailed:
+        raise
+    except Exception as err:
+        learner = inspect.unwrap(f)
+        fail(f"Inside a compiled training step (tf.function) your `vae_train_step` raised {type(err).__name__}: "
+             f"{_short(err, 200)}{_learner_line(err, (learner,))}. {_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}.")
+    if np.ptp(losses) == 0:
+        fail("inside a tf.function your step returned the same loss at every call: the code must be a fresh sample "
+             "z = reparameterize(z_mean, z_log_var) at every step (not z = z_mean, not noise drawn once in NumPy "
+             "or with a fixed seed).")
+    z_mean, z_log_var = (np.asarray(v, "float64") for v in encoder(x))
+    eps = rng.standard_normal((400,) + z_mean.shape)
+    z = tf.constant((z_mean + np.exp(0.5 * z_log_var) * eps).reshape(-1, d_z).astype("float32"))
+    x_rep = tf.tile(x, (400, 1))
+    mean_z_mean = tf.constant(np.tile(z_mean, (400, 1)).astype("float32"))
+    expected = float(_step_loss(x_rep, lambda _: (mean_z_mean, tf.constant(np.tile(z_log_var, (400, 1)), "float32")),
+                                decoder, beta, z=z))
+    at_mean = float(_step_loss(x, encoder, decoder, beta))
+    tolerance = 5 * losses.std() / np.sqrt(len(losses)) + 0.05
+    if abs(losses.mean() - expected) > tolerance:
+        if abs(losses.mean() - at_mean) < abs(losses.mean() - expected):
+            fail("your loss behaves as if the code were z_mean: decode a sample z = reparameterize(z_mean, "
+                 "z_log_var), with the standard deviation exp(z_log_var / 2).")
+        fail(f"over 200 compiled steps your loss averaged {losses.mean():.3f}, but with codes z ~ q(z | x) it should "
+             f"average {expected:.3f}: decode z = z_mean + exp(z_log_var / 2) * eps with eps ~ N(0, I).")
+
+
+def _test_vae_train_step(f):
+    rng = np.random.default_rng()
+    for hidden in [(int(rng.integers(6, 12)),), (int(rng.integers(6, 12)), int(rng.integers(4, 8)))]:
+        beta = float(rng.choice([0.5, 2.0, 3.0]))
+        _test_train_step_update(f, rng, int(rng.integers(3, 7)), int(rng.integers(10, 20)), int(rng.integers(2, 5)),
+                                hidden, beta)
+    _test_train_step_noise(f, rng, int(rng.integers(10, 20)), int(rng.integers(2, 5)), 1.0)
+
+
+check_vae_train_step = make_check("vae_train_step", _test_vae_train_step)
