@@ -26,6 +26,7 @@ Inside a test, call ``fail("message")`` (or the ``expect_*`` helpers) to report 
 
 import functools
 import html
+import inspect
 import linecache
 import os
 import re
@@ -124,6 +125,23 @@ def _learner_line(err, functions=()):
         if line:
             return f" (at `{line}`)"
     return ""
+
+
+@contextmanager
+def compiled_errors(f, name, where, hint):
+    """Inside: the learner's ``f`` runs in a compiled step (a ``tf.function``). An exception there, other
+    than a check's own verdict, becomes a verdict that names ``name``, the learner's line and ``hint``::
+
+        with compiled_errors(f, "dsm_loss", "a compiled training step (a tf.function)", HINT):
+            loss = step(x)
+    """
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except Exception as err:
+        fail(f"Inside {where} your `{name}` raised {type(err).__name__}: {_short(err, 200)}"
+             f"{_learner_line(err, (inspect.unwrap(f),))}. {hint}")
 
 
 def _copying(fn):

@@ -17,15 +17,12 @@
 Every run tries two latent sizes (and two image sizes), so that no size typed into the code passes.
 """
 
-import inspect
 
 import numpy as np
 
 from gdl.checks import (
-    CheckFailed,
-    _learner_line,
-    _short,
     as_array,
+    compiled_errors,
     expect_close,
     expect_finite,
     fail,
@@ -84,15 +81,9 @@ def _compiled(f, name, args, watch, calls=1):
 
     results = []
     for _ in range(calls):
-        try:
+        where = "a compiled training step (a tf.function, as the notebook's training cell runs it)"
+        with compiled_errors(f, name, where, f"{_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}."):
             out, grads = step(*[tf.constant(a, tf.float32) for a in args])
-        except CheckFailed:
-            raise
-        except Exception as err:
-            learner = inspect.unwrap(f)
-            fail(f"Inside a compiled training step (a tf.function, as the notebook's training cell runs it) your "
-                 f"`{name}` raised {type(err).__name__}: {_short(err, 200)}{_learner_line(err, (learner,))}. "
-                 f"{_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}.")
         results.append((np.asarray(out, dtype="float64"), [np.asarray(g, dtype="float64") for g in grads]))
     return results if calls > 1 else results[0]
 
@@ -615,14 +606,9 @@ def _test_train_step_noise(f, rng, d_x, d_z, beta):
     x = tf.constant((rng.uniform(size=(64, d_x)) < 0.4).astype("float32"))
     optimizer = keras.optimizers.SGD(0.0)
     step = tf.function(lambda batch: f(batch, encoder, decoder, optimizer, beta))
-    try:
+    with compiled_errors(f, "vae_train_step", "a compiled training step (tf.function)",
+                         f"{_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}."):
         losses = np.array([float(step(x)) for _ in range(200)])
-    except CheckFailed:
-        raise
-    except Exception as err:
-        learner = inspect.unwrap(f)
-        fail(f"Inside a compiled training step (tf.function) your `vae_train_step` raised {type(err).__name__}: "
-             f"{_short(err, 200)}{_learner_line(err, (learner,))}. {_KERAS_OPS[0].upper()}{_KERAS_OPS[1:]}.")
     if np.ptp(losses) == 0:
         fail("inside a tf.function your step returned the same loss at every call: the code must be a fresh sample "
              "z = reparameterize(z_mean, z_log_var) at every step (not z = z_mean, not noise drawn once in NumPy "

@@ -17,11 +17,10 @@ and hidden biases c (d_h,); E(v, h) = -b.v - c.h - v W h.
   example), and gradients reach the score model's weights inside a ``tf.function``.
 """
 
-import inspect
 
 import numpy as np
 
-from gdl.checks import CheckFailed, _learner_line, _short, as_array, expect_close, expect_shape, fail, make_check
+from gdl.checks import as_array, compiled_errors, expect_close, expect_shape, fail, make_check
 
 _TF_HINT = ("Use TensorFlow or keras.ops operations (tf.nn.softplus, tf.sigmoid, @, tf.reduce_sum) rather than "
             "NumPy, and no .numpy() or float(): inside a compiled step the values are symbolic tensors.")
@@ -62,14 +61,8 @@ def _in_graph(f, name, args, watch=()):
         grads = tape.gradient(total, [values[i] for i in watch], unconnected_gradients="zero") if watch else []
         return out, grads
 
-    try:
+    with compiled_errors(f, name, "a compiled step (a tf.function, as the notebook runs it)", _TF_HINT):
         out, grads = run(*tensors)
-    except CheckFailed:
-        raise
-    except Exception as err:
-        learner = inspect.unwrap(f)
-        fail(f"Inside a compiled step (a tf.function, as the notebook runs it) your `{name}` raised "
-             f"{type(err).__name__}: {_short(err, 200)}{_learner_line(err, (learner,))}. {_TF_HINT}")
     if isinstance(out, (tuple, list)):
         out = tuple(np.asarray(o, dtype="float64") for o in out)
     else:
@@ -420,13 +413,8 @@ def _test_dsm_loss(f):
             loss = f(tf_model, x_, sigma_, eps_)
         return loss, tape.gradient(loss, [A_var, b_var])
 
-    try:
+    with compiled_errors(f, "dsm_loss", "a compiled training step (a tf.function)", _TF_HINT):
         loss, grads = step(*(tf.constant(a, tf.float32) for a in (x, sigma, eps)))
-    except CheckFailed:
-        raise
-    except Exception as err:
-        fail(f"Inside a compiled training step (a tf.function) your `dsm_loss` raised {type(err).__name__}: "
-             f"{_short(err, 200)}{_learner_line(err, (inspect.unwrap(f),))}. {_TF_HINT}")
     if any(g is None for g in grads):
         fail("No gradient reaches the score model's weights through your dsm_loss: compute it with TensorFlow "
              "operations on the model's output (no NumPy, no .numpy()).")
