@@ -1,5 +1,6 @@
 """Chapter 4's model-definition cells run on their own (the benchmark uses them) and train: both GANs, with the
-moving average of the generator, and the losses on logits."""
+moving average of the generator, the class-conditional DCGAN-style model, the augmentation hook, and the losses on
+logits."""
 
 import os
 
@@ -135,3 +136,57 @@ def test_wgan_gp_trains_the_critic_five_times_per_generator_step(jit):
     assert all(p >= 0 for p in history.history["penalty"])
     assert len(snapshots) == 2 and snapshots[-1].shape == (7, 2)
     assert any(not np.allclose(a, b) for a, b in zip(before, gan.generator.get_weights()))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_conditional_dcgan_trains_and_its_label_changes_the_image(jit):
+    """The chapter's DCGAN cell with num_classes: both networks take [input, label], fit() takes the labels."""
+    import keras
+    from keras import ops
+
+    ns = load()
+    latent_dim, n_classes = 8, 10
+    generator = ns["dcgan_generator"](latent_dim, width=8, num_classes=n_classes)
+    discriminator = ns["dcgan_discriminator"](width=4, num_classes=n_classes)
+    assert [tuple(i.shape) for i in generator.inputs] == [(None, latent_dim), (None,)]
+    assert [tuple(i.shape) for i in discriminator.inputs] == [(None, 28, 28, 1), (None,)]
+    assert discriminator.output_shape == (None, 1)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(4).uniform(-1, 1, (64, 28, 28, 1)).astype("float32")
+    labels = np.arange(64) % n_classes
+    before = [w.copy() for w in generator.get_weights()]
+    gan, history, snapshots = ns["train_gan"](generator, discriminator, x, 1, latent_dim, 16, labels=labels,
+                                              n_snapshot=20, label_smoothing=0.1, ema_decay=0.9,
+                                              jit_compile=jit)
+    assert int(gan.g_optimizer.iterations) == 4 and int(gan.d_optimizer.iterations) == 4
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    assert len(snapshots) == 1 and snapshots[0].shape == (20, 28, 28, 1)
+    assert any(not np.allclose(a, b) for a, b in zip(before, gan.generator.get_weights()))
+    # The same noise with two different labels gives two different images, and so does the discriminator's logit.
+    z = keras.random.normal((2, latent_dim), seed=1)
+    z = ops.concatenate([z[:1], z[:1]])
+    images = ops.convert_to_numpy(gan.ema_generator([z, ops.convert_to_tensor([3, 7])], training=False))
+    assert not np.allclose(images[0], images[1])
+    logits = ops.convert_to_numpy(gan.discriminator([ops.convert_to_tensor(x[:2] * 0 + x[:1]),
+                                                     ops.convert_to_tensor([3, 7])], training=False))
+    assert not np.allclose(logits[0], logits[1])
+
+
+def test_augment_transforms_what_the_discriminator_sees_real_and_fake():
+    """augment(x, seed) is applied to every batch the discriminator judges: with an augmentation that blanks the
+    images, the discriminator sees only constants and its logits on real and fake agree."""
+    import keras
+
+    ns = load()
+    calls = []
+
+    def blank(images, seed):
+        calls.append(tuple(images.shape))
+        return images * 0.0  # constant images, but a (zero) gradient for the generator
+
+    keras.utils.set_random_seed(0)
+    gan = ns["make_gan"](ns["mlp_generator"](4), ns["mlp_discriminator"](), 4, augment=blank, jit_compile=False)
+    x = np.random.default_rng(5).uniform(-1, 1, (16, 784)).astype("float32")
+    history = gan.fit(x, batch_size=16, epochs=1, verbose=0)
+    assert len(calls) >= 3  # real and fake for the discriminator, fake for the generator (traced at least once)
+    np.testing.assert_allclose(history.history["d_real"][-1], history.history["d_fake"][-1], rtol=1e-6)
