@@ -93,3 +93,57 @@ def test_cosine_schedule_reaches_zero_signal_and_starts_gently():
     alpha_bar = np.cumprod(1 - betas)
     assert betas.shape == (1000,) and betas.max() == 0.999 and 0 < betas[0] < 1e-4
     assert alpha_bar[-1] < 1e-6 and 0.45 < alpha_bar[499] < 0.55  # half the signal variance left half-way
+
+
+def _as_v(eps_layer, alpha_bar):
+    """Turn a noise predictor into the equivalent v predictor, v = (eps - sqrt(1 - abar) x) / sqrt(abar)."""
+
+    class AsV(keras.layers.Layer):
+        def call(self, inputs):
+            x, t = inputs
+            a = keras.ops.take(alpha_bar, keras.ops.cast(t, "int32"))[:, None]
+            return (eps_layer(inputs) - keras.ops.sqrt(1 - a) * x) / keras.ops.sqrt(a)
+
+    return AsV()
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_samplers_read_a_v_network_with_the_ideal_denoiser(chapter, clip):
+    """The same ideal denoiser written as v: the samplers must turn it back into eps and x0_hat."""
+    T, m, s = 200, 0.4, 0.3
+    betas = np.linspace(1e-4, 0.05, T)
+    alpha_bar = np.cumprod(1 - betas).astype("float32")
+    diffusion = chapter["Diffusion"](_as_v(_ideal(alpha_bar, m, s), alpha_bar), betas, target="v")
+    ddpm, ddim = chapter["make_samplers"](diffusion, clip=clip)
+    samples = {"ddpm": ddpm((4000, 1), seed=2), "ddim": ddim((4000, 1), steps=40, seed=2)}
+    for name, x in samples.items():
+        assert abs(x.mean() - m) < 0.05 and abs(x.std() - s) < 0.05, (name, x.mean(), x.std())
+    eps_diffusion = chapter["Diffusion"](_ideal(alpha_bar, m, s), betas)
+    same = chapter["make_samplers"](eps_diffusion, clip=clip)[1]((4000, 1), steps=40, seed=2)
+    np.testing.assert_allclose(samples["ddim"], same, atol=1e-3)  # the same ODE, read through v
+
+
+@pytest.mark.parametrize("target", ["v", "eps"])
+def test_v_target_is_sqrt_abar_eps_minus_sqrt_one_minus_abar_x0(chapter, target):
+    """Data x0 = 0: then v = sqrt(abar) eps = sqrt(abar / (1 - abar)) x_t, and a network predicting exactly that has
+    zero loss with target "v"; with target "eps" (the answer is eps = x_t / sqrt(1 - abar)) its loss is the mean of
+    (1 - sqrt(abar_t))^2 over t, about 0.15 for this schedule."""
+    T = 100
+    betas = np.linspace(1e-4, 0.05, T)
+    alpha_bar = np.cumprod(1 - betas).astype("float32")
+
+    class PerfectV(keras.layers.Layer):
+        def build(self, shapes):
+            self.w = self.add_weight(shape=(), initializer="ones")
+
+        def call(self, inputs):
+            x, t = inputs
+            a = keras.ops.take(alpha_bar, keras.ops.cast(t, "int32"))[:, None]
+            return self.w * keras.ops.sqrt(a / (1 - a)) * x
+
+    diffusion = chapter["Diffusion"](PerfectV(), betas, seed=0, target=target)
+    diffusion.compile(optimizer=keras.optimizers.SGD(0.0))
+    loss = diffusion.fit(np.zeros((256, 2), "float32"), batch_size=256, epochs=1, verbose=0).history["loss"][-1]
+    assert (loss < 1e-8) if target == "v" else (0.05 < loss < 0.5), loss
+    with pytest.raises(ValueError, match="target"):
+        chapter["Diffusion"](PerfectV(), betas, target="x0")
