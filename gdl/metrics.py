@@ -427,20 +427,22 @@ def confident_rate(images, classifier=None, threshold=0.9, batch_size=500):
     return float(np.mean(top >= threshold))
 
 
-def nearest_distances(images, train, batch_size=500):
+def nearest_distances(images, train, batch_size=500, return_index=False):
     """The Euclidean pixel distance from each image to its nearest image in ``train``: float64 (n,).
 
-    Exact, in blocks of ``batch_size`` rows, so memory stays at ``batch_size * len(train)`` numbers.
+    Exact, in blocks of ``batch_size`` rows, so memory stays at ``batch_size * len(train)`` numbers. With
+    ``return_index=True`` also returns, for each image, the index of that nearest training image.
     """
     x = _as_digit_images(images).reshape(-1, 784).astype("float64")
     t = _as_digit_images(train, "train").reshape(-1, 784).astype("float64")
     t_sq = (t**2).sum(axis=1)
-    out = np.empty(len(x))
+    out, index = np.empty(len(x)), np.empty(len(x), dtype=int)
     for i in range(0, len(x), batch_size):
         block = x[i : i + batch_size]
         sq = (block**2).sum(axis=1)[:, None] + t_sq[None] - 2 * block @ t.T
+        index[i : i + batch_size] = sq.argmin(axis=1)
         out[i : i + batch_size] = np.sqrt(np.clip(sq.min(axis=1), 0, None))
-    return out
+    return (out, index) if return_index else out
 
 
 def memorised_fraction(samples, train, reference, quantile=5.0):

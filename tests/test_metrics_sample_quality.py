@@ -227,6 +227,9 @@ def test_nearest_distances_match_brute_force(mnist):
     brute = np.sqrt(((x_test.reshape(70, 1, -1).astype("float64") - x_train.reshape(1, 300, -1)) ** 2).sum(-1))
     np.testing.assert_allclose(metrics.nearest_distances(x_test, x_train, batch_size=32), brute.min(1), atol=1e-6)
     assert np.allclose(metrics.nearest_distances(x_train[:10], x_train), 0, atol=1e-5)
+    distances, index = metrics.nearest_distances(x_test, x_train, batch_size=32, return_index=True)
+    np.testing.assert_array_equal(index, brute.argmin(1))
+    np.testing.assert_allclose(distances, brute.min(1), atol=1e-6)
 
 
 def test_memorised_fraction_flags_copies_and_not_new_digits(mnist):
