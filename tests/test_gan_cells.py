@@ -190,3 +190,27 @@ def test_augment_transforms_what_the_discriminator_sees_real_and_fake():
     history = gan.fit(x, batch_size=16, epochs=1, verbose=0)
     assert len(calls) >= 3  # real and fake for the discriminator, fake for the generator (traced at least once)
     np.testing.assert_allclose(history.history["d_real"][-1], history.history["d_fake"][-1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6,), (4, 4, 1)])
+def test_r1_penalty_adds_gamma_w_to_a_linear_discriminators_gradient(shape):
+    """For a linear discriminator a(x) = w.x + b, grad_x a = w at every x: R1 = (gamma / 2) |w|^2, whose gradient
+    gamma w is the only difference between a step with the penalty and one without (same fakes, plain SGD)."""
+    import keras
+
+    ns = load()
+    gamma, lr, latent_dim = 3.0, 0.1, 4
+    x = np.random.default_rng(6).uniform(-1, 1, (8, *shape)).astype("float32")
+    kernels = []
+    for r1_weight in (0.0, gamma):
+        keras.utils.set_random_seed(0)
+        generator = keras.Sequential([keras.Input((latent_dim,)), keras.layers.Dense(int(np.prod(shape))),
+                                      keras.layers.Reshape(shape)])
+        discriminator = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(1)])
+        w0 = discriminator.get_weights()[0].copy()
+        gan = ns["GAN"](generator, discriminator, latent_dim, seed=1, r1_weight=r1_weight)
+        gan.compile(d_optimizer=keras.optimizers.SGD(lr), g_optimizer=keras.optimizers.SGD(lr))
+        gan.fit(x, batch_size=8, epochs=1, verbose=0)
+        kernels.append(discriminator.get_weights()[0])
+    assert not np.allclose(kernels[0], w0)
+    np.testing.assert_allclose(kernels[1] - kernels[0], -lr * gamma * w0, rtol=1e-4, atol=1e-6)
