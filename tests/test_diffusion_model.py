@@ -147,3 +147,41 @@ def test_v_target_is_sqrt_abar_eps_minus_sqrt_one_minus_abar_x0(chapter, target)
     assert (loss < 1e-8) if target == "v" else (0.05 < loss < 0.5), loss
     with pytest.raises(ValueError, match="target"):
         chapter["Diffusion"](PerfectV(), betas, target="x0")
+
+
+def test_autoencoder_maps_digits_to_codes_and_back(chapter):
+    keras.utils.set_random_seed(0)
+    encoder, decoder = chapter["build_autoencoder"](code_dim=8)
+    x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    codes = np.asarray(encoder(x))
+    images = np.asarray(decoder(codes))
+    assert codes.shape == (3, 8)
+    assert images.shape == (3, 28, 28, 1)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+
+
+def test_code_denoiser_starts_at_zero_and_uses_the_timestep(chapter):
+    keras.utils.set_random_seed(0)
+    net = chapter["build_code_denoiser"](6, hidden=16, depth=2, emb_dim=8)
+    z = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
+    early = np.asarray(net([z, np.zeros(4, "int32")]))
+    assert early.shape == (4, 6)
+    assert np.all(early == 0.0)  # the zero-initialised output layer: v = 0 before training
+    out_layer = net.layers[-1]
+    out_layer.kernel.assign(np.random.default_rng(0).normal(size=out_layer.kernel.shape).astype("float32"))
+    early, late = net([z, np.zeros(4, "int32")]), net([z, np.full(4, 500, "int32")])
+    assert np.max(np.abs(np.asarray(early) - np.asarray(late))) > 1e-4
+
+
+def test_latent_diffusion_trains_and_samples_codes_with_the_same_samplers(chapter):
+    keras.utils.set_random_seed(0)
+    betas = np.linspace(1e-4, 0.05, 50)
+    diffusion = chapter["Diffusion"](chapter["build_code_denoiser"](5, hidden=16, depth=1), betas, target="v")
+    diffusion.compile(optimizer=keras.optimizers.Adam(1e-3))
+    codes = np.random.default_rng(2).normal(size=(64, 5)).astype("float32")
+    history = diffusion.fit(codes, batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    ddpm, ddim = chapter["make_samplers"](diffusion, clip=False)
+    for samples in (ddim((7, 5), steps=4, seed=0), ddim((7, 5), steps=4, seed=0, eta=1.0), ddpm((7, 5), seed=0)):
+        assert samples.shape == (7, 5)
+        assert np.all(np.isfinite(samples))
