@@ -12,7 +12,9 @@ run by tools/model_cells.py), on the same data:
 4. as 3, with 16 steps per call.
 
 Variants 3 and 4 keep the chapter's moving average of the generator (one more update per step), so they do a
-little more work than 1 and 2.
+little more work than 1 and 2. They leave out the chapter's R1 penalty (`r1_weight`, a second differentiation
+on the discriminator's step), which the tutorial loop does not have either: every variant computes the same
+losses.
 
 Tracing and compiling are excluded (each variant warms up first). It prints steps/s and the ratio to eager.
 Absolute numbers depend on the machine and its load; the ratios are the result.

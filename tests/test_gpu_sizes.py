@@ -133,7 +133,7 @@ def chapter_04():
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).uniform(-1, 1, (s["BATCH_SIZE"], 784)).astype("float32")
     gan = ns["make_gan"](ns["mlp_generator"](), ns["mlp_discriminator"](), s["LATENT_DIM"],
-                         label_smoothing=s["LABEL_SMOOTHING"])
+                         label_smoothing=s["LABEL_SMOOTHING"], r1_weight=s["R1_WEIGHT"])
     logs = train_one_step(gan, x, s["BATCH_SIZE"])
     assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
     samples = assert_finite(gan.generator(gan.noise(8), training=False), (8, 784), "generator output")
@@ -153,7 +153,7 @@ def chapter_04():
     cgan = ns["make_gan"](ns["dcgan_generator"](s["LATENT_DIM"], num_classes=10),
                           ns["dcgan_discriminator"](num_classes=10), s["LATENT_DIM"],
                           lr_d=s["MNIST_LR"], lr_g=s["MNIST_LR"], label_smoothing=s["LABEL_SMOOTHING"],
-                          ema_decay=s["EMA_DECAY"], jit_compile=s["JIT"])
+                          ema_decay=s["EMA_DECAY"], r1_weight=s["R1_WEIGHT"], jit_compile=s["JIT"])
     images = x.reshape(-1, 28, 28, 1)
     cgan.fit(images, np.arange(len(images)) % 10, batch_size=len(images), epochs=1, verbose=0)
     assert int(cgan.g_optimizer.iterations) == 1
