@@ -149,16 +149,18 @@ def chapter_04():
                                           n_snapshot=16, jit_compile=s["JIT"])
     assert int(wgan.d_optimizer.iterations) == 2 * s["WGAN_CRITIC_STEPS"] and int(wgan.g_optimizer.iterations) == 2
     assert_finite(snapshots[-1], (16, 2), "WGAN-GP samples")
-    # The class-conditional DCGAN-style model (the chapter's widths): one step on (images, labels).
-    cgan = ns["make_gan"](ns["dcgan_generator"](s["LATENT_DIM"], num_classes=10),
-                          ns["dcgan_discriminator"](num_classes=10), s["LATENT_DIM"],
-                          lr_d=s["MNIST_LR"], lr_g=s["MNIST_LR"], label_smoothing=s["LABEL_SMOOTHING"],
-                          ema_decay=s["EMA_DECAY"], r1_weight=s["R1_WEIGHT"], jit_compile=s["JIT"])
+    # The class-conditional and the clustered DCGAN-style models (the chapter's widths): one step on
+    # (images, labels) with 10 classes and with N_CLUSTERS clusters.
     images = x.reshape(-1, 28, 28, 1)
-    cgan.fit(images, np.arange(len(images)) % 10, batch_size=len(images), epochs=1, verbose=0)
-    assert int(cgan.g_optimizer.iterations) == 1
-    assert_finite(cgan.ema_generator([cgan.noise(10), keras.ops.arange(10)], training=False), (10, 28, 28, 1),
-                  "conditional samples")
+    for k in (10, s["N_CLUSTERS"]):
+        cgan = ns["make_gan"](ns["dcgan_generator"](s["LATENT_DIM"], num_classes=k),
+                              ns["dcgan_discriminator"](num_classes=k), s["LATENT_DIM"],
+                              lr_d=s["MNIST_LR"], lr_g=s["MNIST_LR"], label_smoothing=s["LABEL_SMOOTHING"],
+                              ema_decay=s["EMA_DECAY"], r1_weight=s["R1_WEIGHT"], jit_compile=s["JIT"])
+        cgan.fit(images, np.arange(len(images)) % k, batch_size=len(images), epochs=1, verbose=0)
+        assert int(cgan.g_optimizer.iterations) == 1
+        assert_finite(cgan.ema_generator([cgan.noise(k), keras.ops.arange(k)], training=False), (k, 28, 28, 1),
+                      f"conditional samples ({k} classes)")
     return {"JIT": s["JIT"], "parameters": gan.generator.count_params() + gan.discriminator.count_params()}
 
 
