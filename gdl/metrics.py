@@ -15,7 +15,7 @@
 
 2. Sample quality (Chapter 4 onwards): a small MNIST classifier the course trains itself, the Frechet
    distance and KID in its feature space, class coverage of generated digits, the confident-digit rate, a
-   memorisation check against the training digits, and mode coverage of 2-D samples. One call gives the
+   memorisation check against the training digits, and mode coverage and shares of 2-D samples. One call gives the
    standard report of a chapter's samples, beside the same numbers for real held-out digits::
 
        rows = {"real": metrics.sample_quality(x_test[:500], x_test[500:], x_train),
@@ -508,6 +508,20 @@ def mode_coverage(samples, means, std, min_count=20):
     mean. A mode is covered when at least ``min_count`` high-quality samples fall on it. Returns
     ``(modes_covered, high_quality_fraction)``, the two numbers used to diagnose mode collapse on toy data.
     """
+    dist, nearest = _nearest_mode(samples, means)
+    good = dist[np.arange(len(dist)), nearest] < 3 * std
+    counts = np.bincount(nearest[good], minlength=dist.shape[1])
+    return int(np.sum(counts >= min_count)), float(good.mean())
+
+
+def nearest_mode_shares(samples, means):
+    """The share of 2-D ``samples`` nearest to each of the ``means`` (k, 2): k numbers that sum to 1."""
+    dist, nearest = _nearest_mode(samples, means)
+    return np.bincount(nearest, minlength=dist.shape[1]) / len(nearest)
+
+
+def _nearest_mode(samples, means):
+    """Distances (n, k) from checked 2-D samples to the means, and each sample's nearest mean."""
     samples, means = np.asarray(samples, "float64"), np.asarray(means, "float64")
     if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) == 0:
         raise ValueError(f"samples must have shape (n, 2) with n > 0, got {samples.shape}")
@@ -516,10 +530,7 @@ def mode_coverage(samples, means, std, min_count=20):
     if not np.all(np.isfinite(samples)):
         raise ValueError("samples contain NaN or infinity")
     dist = np.linalg.norm(samples[:, None, :] - means[None], axis=-1)
-    nearest = dist.argmin(axis=1)
-    good = dist[np.arange(len(samples)), nearest] < 3 * std
-    counts = np.bincount(nearest[good], minlength=len(means))
-    return int(np.sum(counts >= min_count)), float(good.mean())
+    return dist, dist.argmin(axis=1)
 
 
 # =========================================================================================================

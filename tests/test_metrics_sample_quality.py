@@ -127,6 +127,17 @@ def test_mode_coverage_on_the_ring():
         metrics.mode_coverage(np.zeros((3, 3)), means, 0.05)
 
 
+def test_nearest_mode_shares_count_every_sample_once():
+    means = data.ring_means()
+    x, _ = data.gaussian_mixture(4000, std=0.05)
+    np.testing.assert_allclose(metrics.nearest_mode_shares(x, means), np.full(8, 1 / 8), atol=0.03)
+    # Far off the ring a sample still counts for its nearest mode (no 3-sigma rule here).
+    far = 10 * means[[2, 2, 2, 5]]
+    np.testing.assert_allclose(metrics.nearest_mode_shares(far, means), np.eye(8)[[2, 5]].T @ [0.75, 0.25])
+    with pytest.raises(ValueError, match="samples contain NaN"):
+        metrics.nearest_mode_shares(np.array([[np.nan, 0.0]]), means)
+
+
 # ----------------------------------------------------------------------------------- the course classifier
 
 
