@@ -46,6 +46,16 @@ def test_first_cell_sets_up_the_environment(path):
     assert urls == [repo], f"{path.name}: the Colab install must use the repository of _config.yml ({repo})"
 
 
+def test_the_site_build_skips_the_environments_the_makefile_creates():
+    # `make test` builds .venv-colab after the smoke site; a second build must not read that environment's files.
+    makefile = (ROOT / "Makefile").read_text()
+    environments = re.findall(r"^(?:VENV|COLAB_VENV) := (\S+)$", makefile, flags=re.MULTILINE)
+    excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
+    assert len(environments) == 2, f"expected VENV and COLAB_VENV in the Makefile, found {environments}"
+    missing = [env for env in environments if env not in excluded]
+    assert not missing, f"_config.yml exclude_patterns must list {missing}"
+
+
 def _toc_files():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     return [c["file"] for part in toc["parts"] for c in part["chapters"]]
