@@ -223,8 +223,14 @@ def enforce_mode(result):
         raise CheckModeError(f"{MODE_VAR}={mode()} expects '{expected}', got: {result}")
 
 
-def make_check(name, test):
-    """Turn a test function into a learner-facing check ``check(fn)``, which shows its verdict."""
+def make_check(name, test, points=1):
+    """Turn a test function into a learner-facing check ``check(fn)``, which shows its verdict.
+
+    ``points`` is what the exercise is worth when graded (``gdl.grade``); this is the one place it is declared.
+    The exercises of a chapter are its module's checks, in the order they are defined.
+    """
+    if not (isinstance(points, int) and points > 0):
+        raise ValueError(f"points must be a positive whole number, got {points!r}")
 
     def check(fn):
         result = evaluate(name, test, fn)
@@ -234,6 +240,7 @@ def make_check(name, test):
     check.__name__ = f"check_{name}"
     check.__doc__ = f"Check your `{name}`: shows passed, not yet complete, or what is wrong."
     check.evaluate = lambda fn: evaluate(name, test, fn)
+    check.exercise, check.points = name, points
     return check
 
 

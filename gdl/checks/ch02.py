@@ -265,7 +265,7 @@ def _test_anomaly_score(f):
                      hint="Reconstruct x with the autoencoder, then average (x_hat - x)^2 over each example's pixels.")
 
 
-check_build_autoencoder = make_check("build_autoencoder", _test_build_autoencoder)
+check_build_autoencoder = make_check("build_autoencoder", _test_build_autoencoder, points=2)
 check_reconstruction_loss = make_check("reconstruction_loss", _test_reconstruction_loss)
 check_anomaly_score = make_check("anomaly_score", _test_anomaly_score)
 

@@ -360,4 +360,4 @@ def _test_generate(f):
         fail("generate drew the same token at every step: draw a fresh one at each step.")
 
 
-check_generate = make_check("generate", _test_generate)
+check_generate = make_check("generate", _test_generate, points=2)

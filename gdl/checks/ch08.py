@@ -267,7 +267,7 @@ def _test_cd_gradient(f):
         expect_close(got, want, f"{what} inside a tf.function", rtol=1e-3, atol=1e-5)
 
 
-check_cd_gradient = make_check("cd_gradient", _test_cd_gradient)
+check_cd_gradient = make_check("cd_gradient", _test_cd_gradient, points=2)
 
 
 # ----------------------------------------------------------------------------- langevin_step
