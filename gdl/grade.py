@@ -229,18 +229,27 @@ def read_submission(path):
     return sources, max(set(found), key=found.count)
 
 
-def is_check_cell(source, module_name):
-    """True for a cell that only calls one check, ``ch03.check_x(x)``: the grader checks, so it is not run."""
+def check_calls(source, module_name):
+    """The exercises a cell checks, if it only calls checks (``ch03.check_x(x)``, one a line); else None."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return False
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr) or not isinstance(tree.body[0].value, ast.Call):
-        return False
-    call = tree.body[0].value
-    return (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
-            and call.func.value.id == module_name and call.func.attr.startswith("check_")
-            and all(isinstance(a, ast.Name) for a in call.args) and not call.keywords)
+        return None
+    names = []
+    for statement in tree.body:
+        call = statement.value if isinstance(statement, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == module_name
+                and call.func.attr.startswith("check_") and all(isinstance(a, ast.Name) for a in call.args)
+                and not call.keywords):
+            return None
+        names.append(call.func.attr[len("check_"):])
+    return names or None
+
+
+def is_check_cell(source, module_name):
+    """True for a cell that only calls checks: the grader checks, so it does not run such a cell."""
+    return check_calls(source, module_name) is not None
 
 
 # --------------------------------------------------------------------------- the worker (a process of its own)
@@ -378,8 +387,8 @@ def _rss_mb(pid):
         return 0.0
 
 
-def _run_worker(job, env, cwd, memory_mb, grace=15.0):
-    """One worker run: (events, how it ended). How it ended is None after "done", else a sentence."""
+def _run_worker(job, env, cwd, memory_mb):
+    """One worker run: (events, how it ended, peak memory in MB); how it ended is None after "done", else why."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen([sys.executable, "-m", "gdl.grade", "--worker", str(write_fd)], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env,
@@ -395,7 +404,7 @@ def _run_worker(job, env, cwd, memory_mb, grace=15.0):
     threading.Thread(target=drain, daemon=True).start()
     proc.stdin.write(json.dumps(job).encode())
     proc.stdin.close()
-    events, buffer, ended = [], b"", None
+    events, buffer, ended, peak = [], b"", None, 0.0
     limit = job["cell_timeout"]
     started = time.monotonic()
     selector = selectors.DefaultSelector()
@@ -414,10 +423,12 @@ def _run_worker(job, env, cwd, memory_mb, grace=15.0):
                     if event["event"] in ("cell", "exercise"):
                         started = time.monotonic()
                         limit = job["cell_timeout" if event["event"] == "cell" else "exercise_timeout"]
-            if time.monotonic() - started > limit + grace:
+            if time.monotonic() - started > 1.1 * limit + 5:  # the worker's own alarm did not stop it
                 ended = f"ran past {limit:g} s and did not stop when told to"
                 break
-            if _rss_mb(proc.pid) > memory_mb:
+            rss = _rss_mb(proc.pid)
+            peak = max(peak, rss)
+            if rss > memory_mb:
                 ended = f"used more than {memory_mb:g} MB of memory"
                 break
     finally:
@@ -433,18 +444,19 @@ def _run_worker(job, env, cwd, memory_mb, grace=15.0):
         text = tail.decode("utf-8", "replace").strip().splitlines()
         last = f" ({checks._short(text[-1], 150)})" if text else ""
         ended = f"ended the process (exit code {code}){last}"
-    return events, ended
+    return events, ended, peak
 
 
 def grade_notebook(path, chapter=None, profile="smoke", cell_timeout=120.0, exercise_timeout=120.0,
                    memory_mb=4096.0):
-    """Grade one submission; returns a report: dict(submission, chapter, rows, notes, seconds, error).
+    """Grade one submission; returns a report: dict(submission, chapter, rows, notes, seconds, error, peak_mb).
 
     ``chapter`` ("03"), when given, is the chapter the submission must belong to. ``error`` is set (and every
     exercise scores 0) when the notebook cannot be graded at all.
     """
     start = time.monotonic()
-    report = {"submission": str(path), "chapter": chapter, "rows": [], "notes": [], "seconds": 0.0, "error": None}
+    report = {"submission": str(path), "chapter": chapter, "rows": [], "notes": [], "seconds": 0.0, "error": None,
+              "peak_mb": 0.0}
     try:
         sources, found = read_submission(path)
         if chapter is not None and found != chapter:
@@ -471,7 +483,8 @@ def grade_notebook(path, chapter=None, profile="smoke", cell_timeout=120.0, exer
     rows, errors = {}, []
     with tempfile.TemporaryDirectory(prefix="gdl-grade-") as cwd:
         for _ in range(len(sources) + len(exercises(module)) + 1):
-            events, ended = _run_worker(job, env, cwd, memory_mb)
+            events, ended, peak = _run_worker(job, env, cwd, memory_mb)
+            report["peak_mb"] = max(report["peak_mb"], peak)
             current = None
             for event in events:
                 kind = event["event"]
@@ -527,7 +540,8 @@ def render(report):
         return f"{name}: 0 points: {report['error']}."
     got, out_of = total(report)
     chapter = f"Chapter {int(report['chapter'][2:])}" if report["chapter"] else "?"
-    lines = [f"{name} ({chapter}): {summary(report['rows'])}, graded in {report['seconds']:.0f} s"]
+    lines = [f"{name} ({chapter}): {summary(report['rows'])}, graded in {report['seconds']:.0f} s"
+             f" (peak memory {report['peak_mb']:.0f} MB)"]
     if report["error"]:
         lines.append(f"  the submission {report['error']}")
     width = max(len(f"{r['number']} {r['exercise']}") for r in report["rows"])
@@ -548,25 +562,26 @@ def gradescope(report):
     return {"score": got, "max_score": out_of, "output": output, "tests": tests}
 
 
-def write_gradebook(reports, file, chapter):
-    """One row per submission, one column per exercise of ``chapter``, then the total."""
-    module = __import__(f"gdl.checks.{chapter}", fromlist=["_"])
-    columns = [f"{n} {c.exercise}" for n, c in exercises(module)]
+def write_gradebook(reports, file):
+    """One row per submission, a column per exercise (of every chapter graded), then the total and the maximum."""
+    chapters = sorted({r["chapter"] for r in reports if r["chapter"]})
+    modules = [__import__(f"gdl.checks.{c}", fromlist=["_"]) for c in chapters]
+    columns = [f"{n} {c.exercise}" for m in modules for n, c in exercises(m)]
     writer = csv.writer(file)
     writer.writerow(["submission", "chapter", *columns, "total", "max", "note"])
-    max_points = sum(c.points for _, c in exercises(module))
     for report in reports:
         points = {f"{r['number']} {r['exercise']}": r["points"] for r in report["rows"]}
         note = "; ".join(([report["error"]] if report["error"] else []) + report["notes"])
-        got = sum(points.get(c, 0) for c in columns)
-        writer.writerow([Path(report["submission"]).name, report["chapter"] or "", *(points.get(c, 0) for c in columns),
-                         got, max_points, note])
+        got, out_of = total(report)
+        chapter = int(report["chapter"][2:]) if report["chapter"] else ""
+        writer.writerow([Path(report["submission"]).name, chapter, *(points.get(c, "") for c in columns), got,
+                         out_of, note])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gdl.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path, help="the submitted exercise notebooks")
-    parser.add_argument("--chapter", type=int, help="the chapter they must be (default: the one most of them are)")
+    parser.add_argument("--chapter", type=int, help="the chapter they must be (a notebook of another scores 0)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope's results.json (one notebook)")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write a gradebook: a row per notebook")
     parser.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"), help="default: smoke")
@@ -584,14 +599,6 @@ def main(argv=None):
     if args.chapter is not None and not (Path(checks.__file__).parent / f"ch{args.chapter:02d}.py").exists():
         parser.error(f"there is no Chapter {args.chapter} with exercises")
     chapter = None if args.chapter is None else f"ch{args.chapter:02d}"
-    if chapter is None:
-        found = []
-        for path in args.notebooks:
-            try:
-                found.append(read_submission(path)[1])
-            except Unusable:
-                pass
-        chapter = max(set(found), key=found.count) if found else None
     reports = []
     for path in args.notebooks:
         report = grade_notebook(path, chapter, args.profile, args.cell_timeout, args.check_timeout, args.memory_mb)
@@ -600,11 +607,8 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(gradescope(reports[0]), indent=2) + "\n")
     if args.csv:
-        if chapter is None:
-            print("no gradebook written: none of the files is an exercise notebook of this course", file=sys.stderr)
-        else:
-            with open(args.csv, "w", newline="") as f:
-                write_gradebook(reports, f, chapter)
+        with open(args.csv, "w", newline="") as f:
+            write_gradebook(reports, f)
     return 0
 
 
