@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean
+.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean grade
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,11 @@ serve:  ## serve the built site at http://127.0.0.1:8000
 
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) tools/make_exercises.py
+
+# e.g. make grade NOTEBOOKS="submissions/*.ipynb" CSV=gradebook.csv CHAPTER=3 (README: "For instructors")
+grade: venv  ## grade submitted exercise notebooks: NOTEBOOKS="..." [CSV=file] [CHAPTER=N]
+	@test -n "$(NOTEBOOKS)" || { echo 'make grade NOTEBOOKS="submissions/*.ipynb" [CSV=gradebook.csv] [CHAPTER=3]'; exit 2; }
+	$(PY) -m gdl.grade $(NOTEBOOKS) $(if $(CSV),--csv $(CSV)) $(if $(CHAPTER),--chapter $(CHAPTER))
 
 test: lint test-unit test-notebooks site-smoke test-site test-colab  ## everything CI runs
 

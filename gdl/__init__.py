@@ -8,6 +8,7 @@ Small modules with one job each; import what you use, e.g. ``from gdl import dat
 - ``gdl.widgets``: interactive controls that still leave a static figure in the built book.
 - ``gdl.metrics``: what the chapters measure (negative ELBO and importance-weighted NLL in nats).
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
+- ``gdl.grade``: grades submitted exercise notebooks (``python -m gdl.grade``) and shows a learner's standing.
 - ``gdl.glue``: numbers from the run, glued into the prose.
 - ``gdl.progress``: one line per training run instead of per-epoch logs.
 

@@ -18,7 +18,8 @@ How a notebook is graded (the file itself is only read):
    runs, then removes them from ``sys.modules``: the notebook's own ``import`` loads separate copies, so
    whatever it does to ``gdl.checks`` (replacing a check, patching ``evaluate``, setting
    ``GDL_CHECKS_MODE``) changes only its copies;
-3. the worker runs the notebook's code cells in order (not the one-line check cells: the grader checks),
+3. the worker runs the notebook's code cells in order (in the smoke profile, on the digits the packages ship,
+   ``GDL_DATA=bundled``, unless the environment says otherwise) (not the one-line check cells: the grader checks),
    each under a time limit; its output is discarded; the parent stops it above a memory ceiling;
 4. it then evaluates the functions the notebook *ends with*, with the pristine checks. A function that reads
    the checks' own code (their reference implementations) is flagged and scores 0;
@@ -49,6 +50,10 @@ from pathlib import Path
 from gdl import checks
 
 CHAPTER_RE = re.compile(r"\bgdl\.checks\.(ch\d\d)\b|\bfrom\s+gdl\.checks\s+import\s+(ch\d\d)\b")
+# What a notebook needs to reach the grader's own objects in the worker (its frames, the garbage collector's
+# lists): such a submission is graded, and flagged for a person to read.
+INTROSPECTION_RE = re.compile(r"_getframe|currentframe|\bf_back\b|\bf_globals\b|\bf_locals\b|get_referrers|"
+                              r"get_objects|inspect\.stack|\btb_frame\b")
 GRADER_VAR = "GDL_GRADER"  # set in the worker: the standing cell then leaves the grading to the grader
 
 
@@ -470,9 +475,14 @@ def grade_notebook(path, chapter=None, profile="smoke", cell_timeout=120.0, exer
         report["seconds"] = time.monotonic() - start
         return report
     report["chapter"] = found
+    peeks = sorted({m.group(0) for s in sources for m in INTROSPECTION_RE.finditer(s)})
+    if peeks:
+        report["notes"].append(f"review by hand: the notebook uses {', '.join(peeks)}, with which code can reach the "
+                               "grader's own objects")
     module = __import__(f"gdl.checks.{found}", fromlist=["_"])
     runnable = [i for i, s in enumerate(sources) if not is_check_cell(s, found)]
     env = {k: v for k, v in os.environ.items() if k != checks.MODE_VAR}
+    env.setdefault("GDL_DATA", "bundled")  # the same data on every grading machine, with no download
     package_root = str(Path(__file__).resolve().parent.parent)
     env.update({"GDL_PROFILE": profile, GRADER_VAR: "1", "MPLBACKEND": "Agg", "KERAS_BACKEND": "tensorflow",
                 "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(

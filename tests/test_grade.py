@@ -89,6 +89,13 @@ def test_exercises_follow_the_notebooks_order_and_points_are_declared_once():
         checks.make_check("x", lambda f: None, points=0)
 
 
+def test_every_exercise_notebook_ends_with_the_learners_standing():
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        assert cells[-1].source == f"from gdl import grade\n\ngrade.standing(ch{path.name[:2]}, globals())", path.name
+        assert "python -m gdl.grade" in cells[-2].source and "To hand in" in cells[-2].source, path.name
+
+
 def test_reads_checks_finds_the_reference_however_it_is_reached():
     import gdl.checks.ch01 as module
     namespace = {"ch01": module, "_ref": module._log_density, "np": __import__("numpy")}
@@ -120,6 +127,18 @@ def test_standing_shows_the_score_and_enforces_the_modes(monkeypatch, capsys):
 
 
 # --------------------------------------------------------------------------- whole notebooks in the worker
+
+
+def test_every_chapter_solutions_score_full_and_exercises_zero(tmp_path):
+    """The acceptance run, through the command line: all of solutions/ and exercises/ in one gradebook."""
+    notebooks = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*.ipynb"))
+    out = _cli(*notebooks, "--csv", tmp_path / "book.csv")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader((tmp_path / "book.csv").open()))
+    half = len(notebooks) // 2
+    assert all(r["total"] == r["max"] != "0" for r in rows[:half]), out.stdout
+    assert all(r["total"] == "0" for r in rows[half:]), out.stdout
+    assert not any(r["note"] for r in rows), [r["note"] for r in rows]
 
 
 def test_solutions_score_full_and_exercises_zero(tmp_path):
@@ -176,6 +195,12 @@ def test_a_notebook_that_loops_exits_crashes_floods_and_bombs_is_still_graded(tm
     for fragment in ("ran past 3 s and was stopped", "did not stop when told to", "exit code 3",
                      "exit code -11", "more than 1300 MB"):
         assert fragment in notes, notes
+
+
+def test_reaching_for_the_graders_frames_is_flagged_for_review(tmp_path):
+    peek = "import sys\nframe = sys._getframe(0)\nwhile frame.f_back is not None:\n    frame = frame.f_back"
+    report = _graded(_variant(tmp_path, "peek", lambda nb: _insert_before(nb, CHECK_CELL, peek)))
+    assert report["notes"][0].startswith("review by hand: the notebook uses _getframe, f_back"), report["notes"]
 
 
 def test_a_check_that_never_returns_is_stopped(tmp_path):
