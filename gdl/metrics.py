@@ -538,7 +538,7 @@ def _nearest_mode(samples, means):
 # =========================================================================================================
 
 
-def hole_fraction(train_codes, test_codes, n_probe=2_000, quantile=99.0, seed=0):
+def hole_fraction(train_codes, test_codes, n_probe=2_000, quantile=99.0, seed=0, return_probe=False):
     """The share of a code space that no training code covers: ``(fraction, radius)``.
 
     ``radius`` is the ``quantile``-th percentile of the distances from each test code to its nearest
@@ -546,7 +546,8 @@ def hole_fraction(train_codes, test_codes, n_probe=2_000, quantile=99.0, seed=0)
     the share of ``n_probe`` points drawn uniformly in the box between the 1st and 99th percentiles of the
     training codes (per coordinate) that lie farther than ``radius`` from every training code: codes the
     decoder never learned to decode. A k-d tree finds nearest neighbours without a table of all distances,
-    so full MNIST (60,000 codes) takes a fraction of a second.
+    so full MNIST (60,000 codes) takes a fraction of a second. With ``return_probe=True`` it returns
+    ``(fraction, radius, probe, in_hole)``: the probe codes and which of them lie in a hole, to decode them.
     """
     from scipy.spatial import cKDTree
 
@@ -562,4 +563,7 @@ def hole_fraction(train_codes, test_codes, n_probe=2_000, quantile=99.0, seed=0)
     radius = float(np.percentile(tree.query(test_codes)[0], quantile))
     low, high = np.percentile(train_codes, [1, 99], axis=0)
     probe = np.random.default_rng(seed).uniform(low, high, size=(n_probe, train_codes.shape[1]))
-    return float(np.mean(tree.query(probe)[0] > radius)), radius
+    in_hole = tree.query(probe)[0] > radius
+    if return_probe:
+        return float(np.mean(in_hole)), radius, probe, in_hole
+    return float(np.mean(in_hole)), radius

@@ -146,6 +146,16 @@ def test_hole_fraction_is_small_for_a_code_space_without_holes():
     assert fraction < 0.05 and 0 < radius < 0.05
 
 
+def test_hole_fraction_returns_the_probe_codes_it_counted():
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.normal(-5, 0.1, (300, 2)), rng.normal(5, 0.1, (300, 2))])
+    fraction, radius, probe, in_hole = metrics.hole_fraction(train, train[::3], seed=3, return_probe=True)
+    assert (fraction, radius) == metrics.hole_fraction(train, train[::3], seed=3)
+    assert probe.shape == (2_000, 2) and in_hole.dtype == bool and in_hole.mean() == fraction
+    near = np.min(np.linalg.norm(probe[:, None] - train[None], axis=-1), axis=1)  # brute force
+    np.testing.assert_array_equal(in_hole, near > radius)
+
+
 def test_hole_fraction_is_large_between_two_tight_clusters():
     rng = np.random.default_rng(1)
     centres = np.array([[0.0, 0.0], [1.0, 1.0]])
