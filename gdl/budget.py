@@ -47,7 +47,9 @@ def budget(*, smoke, cpu, gpu):
 
 
 def describe():
-    """One line saying which profile is active and why, for a notebook's first output."""
+    """Which profile is active and why, and which devices train (``gdl.devices``): a notebook's first output."""
+    from gdl import devices
+
     name = profile()
     reason = f"set by {ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() else "chosen from the hardware"
-    return f"Run profile: {name} ({reason}; set {ENV_VAR}=smoke|cpu|gpu to change it)."
+    return f"Run profile: {name} ({reason}; set {ENV_VAR}=smoke|cpu|gpu to change it).\n{devices.describe()}"
