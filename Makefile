@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean grade
+.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean grade test-seeds
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -75,8 +75,14 @@ test-unit: venv  ## unit tests of gdl, the checks, the data chain, the notebooks
 
 # GDL_DATA=bundled: the notebooks see only data that the installed packages ship, as on a bare machine.
 test-notebooks: venv  ## run every notebook (smoke profile, bundled data only): solutions pass, exercises incomplete
-	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(PYTEST) --nbval-lax chapters solutions tools/templates
-	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises $(PYTEST) --nbval-lax exercises
+	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions GDL_CHECKS_SEED=0 $(PYTEST) --nbval-lax chapters solutions tools/templates
+	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises GDL_CHECKS_SEED=0 $(PYTEST) --nbval-lax exercises
+
+# Not part of `make test`: the checks' tests, each run with the problems of another GDL_CHECKS_SEED.
+SEEDS ?= 10
+test-seeds: venv  ## the exercise checks' tests over SEEDS sequences of random problems (slow; not in make test)
+	for seed in $$(seq 1 $(SEEDS)); do echo "GDL_CHECKS_SEED=$$seed"; \
+	  GDL_CHECKS_SEED=$$seed $(PYTEST) -q tests/test_checks.py tests/test_checks_ch*.py || exit 1; done
 
 site-smoke: venv vendor  ## build the site in the smoke profile into _build/smoke, failing on any warning
 	rm -rf $(SMOKE_DIR)
@@ -104,7 +110,7 @@ test-colab: $(COLAB_STAMP)
 	rm -rf build && $(COLAB_PY) -m pip install -q --no-deps --no-build-isolation --force-reinstall . && rm -rf build
 	$(COLAB_PY) -m pip check
 	$(COLAB_PY) -m pytest -p no:xdist tests/test_plot_widgets.py
-	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions $(COLAB_PY) -m pytest -n 2 --dist loadfile \
+	GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions GDL_CHECKS_SEED=0 $(COLAB_PY) -m pytest -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env chapters solutions
 endif
 

@@ -47,6 +47,8 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
+
 from gdl import checks
 
 CHAPTER_RE = re.compile(r"\bgdl\.checks\.(ch\d\d)\b|\bfrom\s+gdl\.checks\s+import\s+(ch\d\d)\b")
@@ -128,8 +130,11 @@ def _row(number, check, status, message, points=None):
             "status": status, "message": message}
 
 
-def score_one(number, check, namespace):
-    """Grade one exercise: the function named ``check.exercise`` in ``namespace``, with ``check``."""
+def score_one(number, check, namespace, seed=None):
+    """Grade one exercise: the function named ``check.exercise`` in ``namespace``, with ``check``.
+
+    ``seed`` fixes the check's random problem (the grader derives one per exercise from its own seed).
+    """
     fn = namespace.get(check.exercise)
     if fn is None:
         return _row(number, check, checks.FAILED, f"The notebook defines no `{check.exercise}` (was its cell "
@@ -138,7 +143,7 @@ def score_one(number, check, namespace):
     if borrowed:
         return _row(number, check, checks.FAILED, f"Flagged: `{check.exercise}` uses the checks' own code "
                     f"({', '.join(sorted(borrowed))}); an answer must be your own. 0 points.")
-    result = check.evaluate(fn)
+    result = check.evaluate(fn, seed=seed)
     return _row(number, check, result.status, result.message)
 
 
@@ -365,8 +370,9 @@ def _worker(fd):
         send(event="exercise", name=check.exercise)
         del hits[:]
         _alarm(job["exercise_timeout"])
+        seed = int(np.random.SeedSequence([job["seed"], int(number.split(".")[1])]).generate_state(1)[0])
         try:
-            row = score_one(number, check, namespace)
+            row = score_one(number, check, namespace, seed)
         except CellTimeout:
             row = _row(number, check, checks.FAILED, f"Its check ran past {job['exercise_timeout']:g} s and was "
                        "stopped (an endless loop, or far too slow?).")
@@ -453,15 +459,16 @@ def _run_worker(job, env, cwd, memory_mb):
 
 
 def grade_notebook(path, chapter=None, profile="smoke", cell_timeout=120.0, exercise_timeout=120.0,
-                   memory_mb=4096.0):
+                   memory_mb=4096.0, seed=0):
     """Grade one submission; returns a report: dict(submission, chapter, rows, notes, seconds, error, peak_mb).
 
-    ``chapter`` ("03"), when given, is the chapter the submission must belong to. ``error`` is set (and every
-    exercise scores 0) when the notebook cannot be graded at all.
+    ``chapter`` ("ch03"), when given, is the chapter the submission must belong to; ``seed`` fixes the checks'
+    random problems (each exercise's own seed is derived from it), so that grading again gives the same grade.
+    ``error`` is set (and every exercise scores 0) when the notebook cannot be graded at all.
     """
     start = time.monotonic()
     report = {"submission": str(path), "chapter": chapter, "rows": [], "notes": [], "seconds": 0.0, "error": None,
-              "peak_mb": 0.0}
+              "peak_mb": 0.0, "seed": int(seed)}
     try:
         sources, found = read_submission(path)
         if chapter is not None and found != chapter:
@@ -489,7 +496,7 @@ def grade_notebook(path, chapter=None, profile="smoke", cell_timeout=120.0, exer
                     [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])})
     job = {"chapter": found, "cells": [sources[i] if i in runnable else "" for i in range(len(sources))],
            "skip_cells": [i for i in range(len(sources)) if i not in runnable], "skip_exercises": [],
-           "cell_timeout": cell_timeout, "exercise_timeout": exercise_timeout}
+           "cell_timeout": cell_timeout, "exercise_timeout": exercise_timeout, "seed": int(seed)}
     rows, errors = {}, []
     with tempfile.TemporaryDirectory(prefix="gdl-grade-") as cwd:
         for _ in range(len(sources) + len(exercises(module)) + 1):
@@ -568,7 +575,8 @@ def gradescope(report):
     tests = [{"name": f"Exercise {r['number']}: {r['exercise']}", "score": r["points"], "max_score": r["max_points"],
               "status": "passed" if r["status"] == checks.PASSED else "failed", "output": r["message"]}
              for r in report["rows"]]
-    output = "; ".join(([f"The submission {report['error']}."] if report["error"] else []) + report["notes"])
+    output = "; ".join(([f"The submission {report['error']}."] if report["error"] else []) + report["notes"]
+                       + [f"graded with seed {report['seed']}"])
     return {"score": got, "max_score": out_of, "output": output, "tests": tests}
 
 
@@ -598,6 +606,8 @@ def main(argv=None):
     parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (120)")
     parser.add_argument("--check-timeout", type=float, default=120.0, metavar="S", help="seconds per check (120)")
     parser.add_argument("--memory-mb", type=float, default=4096.0, metavar="MB", help="memory ceiling (4096)")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed of the checks' random problems (default: a fresh "
+                        "one, printed; the same seed grades the same way again)")
     if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--worker":
         _worker(int(sys.argv[2]))
     args = parser.parse_args(argv)
@@ -608,10 +618,15 @@ def main(argv=None):
         parser.error("--json writes Gradescope's results.json for one submission; use --csv for several")
     if args.chapter is not None and not (Path(checks.__file__).parent / f"ch{args.chapter:02d}.py").exists():
         parser.error(f"there is no Chapter {args.chapter} with exercises")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        parser.error("--seed must lie in [0, 2**32)")
     chapter = None if args.chapter is None else f"ch{args.chapter:02d}"
+    seed = int.from_bytes(os.urandom(4), "little") if args.seed is None else args.seed
+    print(f"The checks' random problems come from seed {seed} (--seed {seed} grades the same way again).")
     reports = []
     for path in args.notebooks:
-        report = grade_notebook(path, chapter, args.profile, args.cell_timeout, args.check_timeout, args.memory_mb)
+        report = grade_notebook(path, chapter, args.profile, args.cell_timeout, args.check_timeout, args.memory_mb,
+                                seed)
         print(render(report), flush=True)
         reports.append(report)
     if args.json:

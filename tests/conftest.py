@@ -28,6 +28,16 @@ def _no_checks_mode(monkeypatch):
     monkeypatch.delenv("GDL_CHECKS_MODE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _reproducible_check_problems(monkeypatch):
+    """Every test sees the same random problems on every run: the checks draw their seeds from GDL_CHECKS_SEED,
+    0 unless the caller set it (`make test-seeds` runs the checks' tests over many)."""
+    from gdl import checks
+
+    monkeypatch.setenv(checks.SEED_VAR, os.environ.get(checks.SEED_VAR, "0"))
+    monkeypatch.setitem(checks._state, "draws", 0)
+
+
 # ----------------------------------------------------------------------------- exercise-check tests
 
 

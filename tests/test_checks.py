@@ -1,6 +1,7 @@
 """The exercise-check framework: verdicts, messages, the CI modes, and `needs`."""
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -200,3 +201,54 @@ def test_each_check_meets_the_standard(path):
         assert tests.CHECKS[name] is getattr(chapter, f"check_{name}")
         assert len(tests.REFERENCES.get(name, [])) >= 2, f"{name}: at least two correct implementations"
         assert len(tests.WRONG.get(name, [])) >= 8, f"{name}: at least eight wrong implementations"
+
+
+def _square_on_random_inputs(f):
+    x = checks.new_rng().normal(size=5)
+    checks.expect_close(f(x), x**2, "square(x)")
+
+
+check_random_square = checks.make_check("random_square", _square_on_random_inputs)
+
+
+def test_a_failure_names_its_seed_and_that_seed_poses_the_same_problem_again(monkeypatch):
+    monkeypatch.delenv(checks.SEED_VAR)  # as a learner runs it: a fresh seed for every evaluation
+
+    def wrong(x):
+        return x**2 + 0.01 * x
+
+    first, second = check_random_square.evaluate(wrong), check_random_square.evaluate(wrong)
+    seed = int(re.search(r"Random problem (\d+): ", first.message).group(1))
+    assert f"`test_checks.check_random_square(wrong, seed={seed})` poses it again" in first.message
+    assert first.message != second.message  # another problem: other values at the failing index
+    assert check_random_square.evaluate(wrong, seed=seed).message == first.message
+    assert check_random_square.evaluate(lambda x: x**2, seed=seed).passed
+    for bad in (-1, 2**32, 1.5, "3", True):
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            check_random_square.evaluate(wrong, seed=bad)
+
+
+def test_checks_seed_makes_the_sequence_of_problems_reproducible(monkeypatch):
+    def messages():
+        checks._state["draws"] = 0
+        return [check_random_square.evaluate(lambda x: x**2 + 0.01 * x).message for _ in range(3)]
+
+    monkeypatch.setenv(checks.SEED_VAR, "7")
+    runs = messages(), messages()
+    assert runs[0] == runs[1] and len(set(runs[0])) == 3
+    monkeypatch.setenv(checks.SEED_VAR, "8")
+    assert messages() != runs[0]
+    monkeypatch.setenv(checks.SEED_VAR, "seven")
+    with pytest.raises(ValueError, match="GDL_CHECKS_SEED='seven'"):
+        check_random_square.evaluate(lambda x: x**2)
+
+
+def test_a_chapter_check_names_the_call_that_reruns_it():
+    from gdl.checks import ch01
+
+    def gaussian_log_density(x, mu, sigma):
+        return -(x - mu) ** 2 / (2 * sigma**2)
+
+    message = ch01.check_gaussian_log_density.evaluate(gaussian_log_density).message
+    assert re.search(r"`ch01\.check_gaussian_log_density\(gaussian_log_density, seed=\d+\)` poses it again",
+                     message), message

@@ -20,7 +20,10 @@ Writing a check (for course authors)::
 
     check_square = make_check("square", _test_square)
 
-Inside a test, call ``fail("message")`` (or the ``expect_*`` helpers) to report a failure.
+Inside a test, call ``fail("message")`` (or the ``expect_*`` helpers) to report a failure, and draw every
+random input from ``new_rng()``: each evaluation draws a seed of its own (or takes ``seed=``), so a failure
+names the seed and ``check_square(fn, seed=...)`` poses the same problem again. ``GDL_CHECKS_SEED`` makes
+the seeds themselves reproducible (the tests and the grader set it).
 ``check_square.evaluate(fn)`` returns the verdict without showing it or applying the mode.
 """
 
@@ -36,6 +39,7 @@ from contextlib import contextmanager
 import numpy as np
 
 MODE_VAR = "GDL_CHECKS_MODE"
+SEED_VAR = "GDL_CHECKS_SEED"
 PASSED, INCOMPLETE, FAILED = "passed", "not yet complete", "failed"
 
 
@@ -187,20 +191,61 @@ def _is_stub(err, functions):
     return line.startswith("raise") and "NotImplementedError" in line
 
 
-def evaluate(name, test, fn):
-    """Run ``test(fn)`` and return a Result; never raises because of the learner's code."""
+_state = {"problem": None, "draws": 0}
+
+
+def new_rng():
+    """A NumPy generator for a check's random inputs, reproducible from the seed of the running evaluation.
+
+    Each call gives an independent stream (spawned from the evaluation's seed); outside an evaluation (a
+    test calling a check's helper directly) it is freshly seeded.
+    """
+    problem = _state["problem"]
+    return np.random.default_rng(None if problem is None else problem.spawn(1)[0])
+
+
+def next_seed():
+    """The seed of the next evaluation: random, or the next of a fixed sequence when ``GDL_CHECKS_SEED`` is set."""
+    base = os.environ.get(SEED_VAR, "").strip()
+    if not base:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if not base.isdigit():
+        raise ValueError(f"{SEED_VAR}={base!r}: use a whole number >= 0, or leave it unset.")
+    _state["draws"] += 1
+    return int(np.random.SeedSequence([int(base), _state["draws"]]).generate_state(1)[0])
+
+
+def evaluate(name, test, fn, seed=None, rerun=None):
+    """Run ``test(fn)`` on the random problem of ``seed`` (a fresh one if None) and return a Result.
+
+    Never raises because of the learner's code. A failure names the seed and, with ``rerun`` (the check's
+    name as the learner calls it, "ch03.check_kl_divergence"), the call that poses the same problem again.
+    """
     if not callable(fn):
         return Result(name, FAILED, f"Expected a function, got {type(fn).__name__}.")
+    if seed is None:
+        seed = next_seed()
+    elif not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+        raise ValueError(f"seed must be a whole number in [0, 2**32), got {seed!r}")
+    seed = int(seed)
+    previous, _state["problem"] = _state["problem"], np.random.SeedSequence(seed)
     try:
         note = test(_copying(fn))
     except CheckFailed as err:
-        return Result(name, FAILED, str(err))
+        return Result(name, FAILED, str(err) + _again(seed, rerun, fn))
     except Exception as err:  # the learner's code raised: report it, don't crash the notebook
         if _is_stub(err, (fn,)):
             message = "Replace `raise NotImplementedError()` with your code, then run this cell again."
             return Result(name, INCOMPLETE, message)
-        return Result(name, FAILED, _raised(err, (fn,)))
+        return Result(name, FAILED, _raised(err, (fn,)) + _again(seed, rerun, fn))
+    finally:
+        _state["problem"] = previous
     return Result(name, PASSED, note or "Well done.")
+
+
+def _again(seed, rerun, fn):
+    call = f"`{rerun}({getattr(fn, '__name__', 'f')}, seed={seed})`" if rerun else f"`seed={seed}`"
+    return f" (Random problem {seed}: {call} poses it again.)"
 
 
 def show(result):
@@ -232,14 +277,17 @@ def make_check(name, test, points=1):
     if not (isinstance(points, int) and points > 0):
         raise ValueError(f"points must be a positive whole number, got {points!r}")
 
-    def check(fn):
-        result = evaluate(name, test, fn)
+    rerun = f"{getattr(test, '__module__', '').rsplit('.', 1)[-1]}.check_{name}"
+
+    def check(fn, seed=None):
+        result = evaluate(name, test, fn, seed, rerun)
         show(result)
         enforce_mode(result)
 
     check.__name__ = f"check_{name}"
-    check.__doc__ = f"Check your `{name}`: shows passed, not yet complete, or what is wrong."
-    check.evaluate = lambda fn: evaluate(name, test, fn)
+    check.__doc__ = (f"Check your `{name}`: shows passed, not yet complete, or what is wrong. `seed=` poses "
+                     "the random problem of an earlier failure again.")
+    check.evaluate = lambda fn, seed=None: evaluate(name, test, fn, seed, rerun)
     check.exercise, check.points = name, points
     return check
 

@@ -18,7 +18,7 @@ components, n = 1 included), so no answer passes by luck.
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check, new_rng
 
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -46,7 +46,7 @@ def _log_density_inputs(rng, shape, sigma):
 
 
 def _test_gaussian_log_density(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     # sigma below 1 in one call and above 1 in the other: log(sigma) and sigma^2 vs sigma never vanish
     for shape, sigma in [((int(rng.integers(8, 40)),), rng.uniform(0.1, 0.5)),
                          ((int(rng.integers(3, 6)), int(rng.integers(3, 6))), rng.uniform(2.0, 5.0))]:
@@ -96,7 +96,7 @@ def _test_gaussian_log_density(f):
 
 
 def _test_fit_gaussian(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for n in [int(rng.integers(2, 6)), int(rng.integers(50, 300))]:
         mu = rng.choice([-1, 1]) * rng.uniform(1.0, 5.0)  # far from 0: sqrt(mean(x^2)) is not the std
         sigma = rng.uniform(0.5, 4.0)
@@ -131,7 +131,7 @@ def _test_fit_gaussian(f):
 
 
 def _test_sample_gaussian(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     # |mu| >= 1 tells a missing mu from sampling noise; sigma > 1.5 tells sigma from sigma^2.
     mu, sigma = rng.choice([-1, 1]) * rng.uniform(1.0, 5.0), rng.uniform(1.5, 4.0)
     n = int(rng.integers(15_000, 25_000))
@@ -234,7 +234,7 @@ def _test_sample_mixture_once(f, rng, k, n):
 
 
 def _test_sample_mixture(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     # two components and several (never the notebook's 3 only), a large n for statistics, and n = 1
     for k, n in [(2, 20_000), (int(rng.integers(4, 6)), 20_000), (int(rng.integers(2, 6)), 1)]:
         _test_sample_mixture_once(f, rng, k, n)
@@ -281,7 +281,7 @@ def _mixture_inputs(rng, k, n, far=True):
 
 
 def _test_mixture_log_density(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for k in (1, int(rng.integers(2, 5))):  # one component and several in every run
         n = int(rng.integers(10, 40))
         x, weights, means, stds = _mixture_inputs(rng, k, n)
@@ -429,7 +429,7 @@ def _test_em_step_once(f, rng, k, far):
 
 
 def _test_em_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for k, far in [(1, False), (int(rng.integers(2, 5)), False), (int(rng.integers(2, 5)), True)]:
         _test_em_step_once(f, rng, k, far)
     return "Well done: one EM step. The log-likelihood of the data never decreases from one step to the next."

@@ -17,7 +17,7 @@
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check, new_rng
 
 
 def _per_example(value, n, shape, what):
@@ -130,7 +130,7 @@ def _test_one_autoencoder(f, rng, input_dim, hidden, code_dim):
 
 
 def _test_build_autoencoder(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for depth in (1, 2):  # one and several hidden layers in every run
         input_dim, code_dim = int(rng.integers(20, 60)), int(rng.integers(2, 5))
         hidden = sorted(rng.choice(np.arange(5, 19), size=depth, replace=False).tolist(), reverse=True)
@@ -162,7 +162,7 @@ def _loss_inputs(rng, shape):
 
 
 def _test_reconstruction_loss(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for shape in [(int(rng.integers(3, 9)), int(rng.integers(20, 50))), (int(rng.integers(3, 9)), 6, 7)]:
         x, x_hat = _loss_inputs(rng, shape)
         n, d = shape[0], int(np.prod(shape[1:]))
@@ -235,7 +235,7 @@ class _FakeAutoencoder:
 
 
 def _test_anomaly_score(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for shape in [(int(rng.integers(5, 15)), int(rng.integers(20, 60))), (int(rng.integers(5, 15)), 5, 6)]:
         model = _FakeAutoencoder(rng, int(np.prod(shape[1:])))
         x = rng.uniform(0, 1, size=shape).astype("float32")
@@ -281,7 +281,7 @@ def _auc(normal, anomalous):
 
 
 def _test_roc_auc(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     cases = []
     # separable in one direction, then overlapping, with ties (rounded scores), unequal sizes every run
     n, m = int(rng.integers(200, 300)), int(rng.integers(101, 150))  # fine fractions: no chance ties of formulas
@@ -349,7 +349,7 @@ def _pca_inputs(rng, n_train, n, d):
 
 
 def _test_pca_reconstruct(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     d = int(rng.integers(8, 20))
     for k in (1, int(rng.integers(2, d // 2))):  # one component and several in every run
         n_train, n = int(rng.integers(60, 120)), int(rng.integers(3, 8))  # n < d: a transpose shows

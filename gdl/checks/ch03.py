@@ -28,6 +28,7 @@ from gdl.checks import (
     fail,
     first_match,
     make_check,
+    new_rng,
 )
 
 _KERAS_OPS = ("write it with keras.ops (and keras.random), not NumPy, and take shapes with ops.shape(...), not "
@@ -150,7 +151,7 @@ def _test_reparameterize_once(f, rng, n, d):
 
 
 def _test_reparameterize(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     d1, d2 = int(rng.integers(3, 6)), 2
     _test_reparameterize_once(f, rng, 20_000, d1)
     _test_reparameterize_once(f, rng, 20_000, d2)
@@ -223,7 +224,7 @@ def _test_kl_once(f, rng, n, d):
 
 
 def _test_kl_divergence(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     d1, d2 = int(rng.integers(3, 6)), 2
     _test_kl_once(f, rng, int(rng.integers(7, 12)), d1)
     _test_kl_once(f, rng, int(rng.integers(3, 7)), d2)
@@ -289,7 +290,7 @@ def _test_negative_elbo_once(f, rng, n, d_x, d_z):
 
 
 def _test_negative_elbo(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     d_z1, d_z2 = int(rng.integers(3, 6)), 2
     _test_negative_elbo_once(f, rng, int(rng.integers(3, 8)), int(rng.integers(10, 40)), d_z1)
     _test_negative_elbo_once(f, rng, int(rng.integers(3, 8)), int(rng.integers(50, 80)), d_z2)
@@ -368,7 +369,7 @@ def _test_sample_prior_once(f, rng, n, latent_dim):
 
 
 def _test_sample_prior(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     _test_sample_prior_once(f, rng, 10_000, int(rng.integers(3, 6)))
     _test_sample_prior_once(f, rng, int(rng.integers(8_000, 12_000)), 2)
 
@@ -471,7 +472,7 @@ def _test_iw_once(f, rng, n, k, d_z, d_x):
 
 
 def _test_iw_log_likelihood(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for k, d_z in [(1, 2), (int(rng.integers(5, 12)), int(rng.integers(3, 6)))]:  # K = 1 (the ELBO) and more
         n = int(rng.integers(2, 5))  # never equal to K > 1: a wrong axis shows
         _test_iw_once(f, rng, n, k, d_z, int(rng.integers(500, 700)))
@@ -631,7 +632,7 @@ def _test_train_step_noise(f, rng, d_x, d_z, beta):
 
 
 def _test_vae_train_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for hidden in [(int(rng.integers(6, 12)),), (int(rng.integers(6, 12)), int(rng.integers(4, 8)))]:
         beta = float(rng.choice([0.5, 2.0, 3.0]))
         _test_train_step_update(f, rng, int(rng.integers(3, 7)), int(rng.integers(10, 20)), int(rng.integers(2, 5)),

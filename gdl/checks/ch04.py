@@ -28,7 +28,17 @@ The discriminator outputs logits a (any real number; D(x) = sigmoid(a)), as in t
 
 import numpy as np
 
-from gdl.checks import _learner_line, _short, as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import (
+    _learner_line,
+    _short,
+    as_array,
+    expect_close,
+    expect_finite,
+    expect_shape,
+    fail,
+    make_check,
+    new_rng,
+)
 
 EPS = 1e-7  # the clipping of Chapter 4's earlier version: a wrong answer now, recognised in the messages
 EXTREME = 200.0  # |logit| where sigmoid rounds to 0 or 1 in float32: log(sigmoid(a)) is -inf there
@@ -184,7 +194,7 @@ def _extreme_message(what, got, ref, clipped):
 
 
 def _test_discriminator_loss(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     n = int(rng.integers(8, 64))
     real, fake = _logits(rng, n)
     s = float(rng.uniform(0.05, 0.3))
@@ -223,7 +233,7 @@ def _test_discriminator_loss(f):
 
 
 def _test_generator_loss(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     n = int(rng.integers(8, 64))
     real, fake = _logits(rng, n)
     fake = np.concatenate([fake[: n // 2], real[: n - n // 2]])  # fakes the discriminator rejects and accepts
@@ -356,7 +366,7 @@ def _run_step(f, g, d, lr_g, lr_d, real, z, s):
 def _test_gan_train_step(f):
     import keras
 
-    rng = np.random.default_rng()
+    rng = new_rng()
     seed = int(rng.integers(1000))
     latent_dim, data_dim, n = int(rng.integers(2, 5)), int(rng.integers(3, 7)), int(rng.integers(8, 32))
     s = float(rng.uniform(0.05, 0.2))
@@ -516,7 +526,7 @@ def _ring(k, radius):
 
 
 def _test_mode_coverage(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     samples, means, std, min_count = _mode_problem(rng)
     out = f(samples, means, std, min_count)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -589,7 +599,7 @@ check_mode_coverage = make_check("mode_coverage", _test_mode_coverage)
 def _test_ema_update(f):
     import tensorflow as tf
 
-    rng = np.random.default_rng()
+    rng = new_rng()
     shapes = [(int(rng.integers(2, 6)),), (int(rng.integers(2, 5)), int(rng.integers(2, 5))),
               (3, 3, 1, int(rng.integers(2, 4)))]  # a bias, a dense kernel, a convolution kernel
     w0 = [rng.normal(size=s).astype("float32") for s in shapes]
@@ -820,7 +830,7 @@ def _test_gradient_penalty_on(f, rng, images):
 
 
 def _test_gradient_penalty(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for images in (False, True):  # every run: vectors (n, d) and images (n, h, w, 1)
         _test_gradient_penalty_on(f, rng, images)
 

@@ -22,7 +22,7 @@ some coordinates 40 standard deviations out.
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check, new_rng
 
 LOG_2PI = np.log(2 * np.pi)
 
@@ -124,7 +124,7 @@ def _forward_y_diagnosis(y, x, mask, scale_fn, translation_fn, where):
 
 
 def _test_coupling_forward(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for x, mask, scale_fn, translation_fn, where in _problems(rng):
         n, d = x.shape
         y, log_det = _pair(f(x, mask, scale_fn, translation_fn), "coupling_forward", "y, log_det")
@@ -166,7 +166,7 @@ def _test_coupling_forward(f):
 
 
 def _test_coupling_inverse(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for x, mask, scale_fn, translation_fn, where in _problems(rng):
         n, d = x.shape
         y, _ = _forward(x, mask, scale_fn, translation_fn)
@@ -211,7 +211,7 @@ def _test_coupling_inverse(f):
 
 
 def _test_flow_nll(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for d in (2, int(rng.integers(3, 10))):
         n = int(rng.integers(12, 50))
         z = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0)
@@ -295,7 +295,7 @@ def _bpd_problems(rng):
 
 
 def _test_image_bpd(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for log_p_v, pixels, noise, alpha, dtype in _bpd_problems(rng):
         n, d = len(pixels), int(np.prod(pixels.shape[1:]))
         what = f"image_bpd for pixels of shape {pixels.shape} (alpha = {alpha:g})"
@@ -375,7 +375,7 @@ def _block_sets(x):
 
 
 def _test_squeeze(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for x in _squeeze_problems(rng):
         n, h, w, c = x.shape
         what = f"squeeze(x) for x of shape {x.shape}"
@@ -394,7 +394,7 @@ def _test_squeeze(f):
 
 
 def _test_unsqueeze(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for x in _squeeze_problems(rng):
         n, h, w, c = x.shape
         y = _squeeze(x.astype("float64")).astype(x.dtype)

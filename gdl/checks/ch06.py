@@ -22,7 +22,17 @@ Every run tries points (n, d) and image batches (n, h, w, c), the first and last
 
 import numpy as np
 
-from gdl.checks import _learner_line, _short, as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import (
+    _learner_line,
+    _short,
+    as_array,
+    expect_close,
+    expect_finite,
+    expect_shape,
+    fail,
+    make_check,
+    new_rng,
+)
 
 
 def _betas(rng, low=20, high=200):
@@ -79,7 +89,7 @@ def _call(f, args, what):
 
 
 def _test_alpha_bar(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for betas in (_betas(rng), _betas(rng, 2, 8).astype("float32")):  # a long and a short schedule, two precisions
         what = f"alpha_bar(betas) for {len(betas)} {betas.dtype} betas"
         out = expect_shape(_call(f, (betas,), what), betas.shape, what)
@@ -111,7 +121,7 @@ def _test_alpha_bar(f):
 
 
 def _test_q_sample(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng))
     T = len(alpha_bar)
     for shape in _shapes(rng):
@@ -172,7 +182,7 @@ def _fake_model(rng, shape, T):
 
 
 def _test_diffusion_loss(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng))
     T = len(alpha_bar)
     for shape in _shapes(rng):
@@ -228,7 +238,7 @@ def _step(x_t, i, eps_pred, betas, alpha_bar, z):
 
 
 def _test_reverse_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     betas = _betas(rng)
     alpha_bar = np.cumprod(1 - betas)
     T = len(betas)
@@ -307,7 +317,7 @@ _COS_RTOL, _COS_ATOL = 1e-4, 1e-6
 
 
 def _test_cosine_betas(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for T, s in ((int(rng.integers(30, 300)), float(rng.uniform(0.004, 0.02))), (int(rng.integers(3, 8)), 0.008)):
         what = f"cosine_betas({T}, s={s:.4g})"
         out = expect_shape(_call(f, (T, s), what), (T,), what)
@@ -377,7 +387,7 @@ def _ddim(x_t, i, i_prev, eps_pred, alpha_bar):
 
 
 def _test_ddim_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng, 40, 200))
     T = len(alpha_bar)
     for shape in _shapes(rng):

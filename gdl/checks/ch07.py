@@ -16,7 +16,7 @@
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check
+from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, make_check, new_rng
 
 _LN2 = np.log(2.0)
 
@@ -38,7 +38,7 @@ def _as_mask(value, n, what):
 
 
 def _test_causal_mask(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for n in (int(rng.integers(9, 17)), int(rng.integers(2, 7)), 1):
         what = f"causal_mask({n})"
         got = _as_mask(f(n), n, what)
@@ -74,7 +74,7 @@ def _mask(k, kind):
 
 
 def _test_pixelcnn_mask(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     for k in (1, 3, int(rng.choice([5, 7, 9]))):
         for kind in "AB":
             what = f"pixelcnn_mask({k}, {kind!r})"
@@ -110,7 +110,7 @@ def _nll(x, logits):
 
 
 def _test_image_nll(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     n = int(rng.integers(3, 9))
     for shape in [(n, int(rng.integers(10, 30))), (n + 1, 6, 5, 1)]:
         x = (rng.uniform(size=shape) < 0.4).astype("float32")
@@ -163,7 +163,7 @@ def _bpc(logits, targets):
 
 
 def _test_bits_per_character(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     V = int(rng.integers(5, 12))
     n, t = int(rng.integers(2, 5)), int(rng.integers(6, 11))
     cases = [((n, t, V), (n, t)), ((t + 1, V), (t + 1,))]
@@ -237,7 +237,7 @@ def _frequencies_match(draws, p, what, hint):
 
 
 def _test_sample_next(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     V = int(rng.integers(6, 10))
     n = 6000
     base = np.sort(rng.normal(0, 1.2, size=V))[rng.permutation(V)]
@@ -294,7 +294,7 @@ check_sample_next = make_check("sample_next", _test_sample_next)
 
 
 def _test_generate(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     V = int(rng.integers(7, 12))
     n, t0, n_new = int(rng.integers(3, 6)), int(rng.integers(2, 5)), int(rng.integers(4, 8))
     prompt = rng.integers(0, V, size=(n, t0))

@@ -20,7 +20,7 @@ and hidden biases c (d_h,); E(v, h) = -b.v - c.h - v W h.
 
 import numpy as np
 
-from gdl.checks import as_array, compiled_errors, expect_close, expect_shape, fail, make_check
+from gdl.checks import as_array, compiled_errors, expect_close, expect_shape, fail, make_check, new_rng
 
 _TF_HINT = ("Use TensorFlow or keras.ops operations (tf.nn.softplus, tf.sigmoid, @, tf.reduce_sum) rather than "
             "NumPy, and no .numpy() or float(): inside a compiled step the values are symbolic tensors.")
@@ -90,7 +90,7 @@ def _free_energy(v, W, b, c):
 
 
 def _test_free_energy(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     v, W, b, c = _rbm(rng)
     n = len(v)
     call = f"free_energy(v, W, b, c) for {n} images of {v.shape[1]} pixels and {W.shape[1]} hidden units"
@@ -147,7 +147,7 @@ def _gibbs(v, W, b, c, u_h, u_v):
 
 
 def _test_gibbs_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     # three independent draws: a wrong rule that matches the right one on one draw by luck fails on another
     for _ in range(3):
         v, W, b, c = _rbm(rng, n=int(rng.integers(20, 31)))  # many units: a wrong rule flips some of them
@@ -218,7 +218,7 @@ def _cd(v_data, v_model, W, b, c):
 
 
 def _test_cd_gradient(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     v_data, W, b, c = _rbm(rng)
     d_v, d_h = W.shape
     n_model = len(v_data) + int(rng.integers(2, 6))  # persistent chains: another batch size
@@ -287,7 +287,7 @@ def _score_tf(centre, scale):
 
 
 def _test_langevin_step(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     steps = rng.permutation([1e-4, 0.03, 0.7])  # tiny, moderate, large: sqrt(step), step and step^2 differ
     for d, step in zip((1, 2, int(rng.integers(3, 7))), steps):  # one, two and several dimensions, every run
         n = int(rng.integers(3, 9))
@@ -353,7 +353,7 @@ def _dsm(x, sigma, eps, A, bias):
 
 
 def _test_dsm_loss(f):
-    rng = np.random.default_rng()
+    rng = new_rng()
     n = int(rng.integers(6, 12))
     d = int(rng.integers(2, 5))  # d < n: sigma of shape (n,) cannot broadcast against (n, d) by accident
     x = rng.normal(0, 2, size=(n, d))
