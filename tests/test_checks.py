@@ -252,3 +252,10 @@ def test_a_chapter_check_names_the_call_that_reruns_it():
     message = ch01.check_gaussian_log_density.evaluate(gaussian_log_density).message
     assert re.search(r"`ch01\.check_gaussian_log_density\(gaussian_log_density, seed=\d+\)` poses it again",
                      message), message
+
+
+def test_checks_draw_their_random_problems_from_new_rng():
+    """An unseeded generator in a check would make its failures impossible to pose again."""
+    for path in sorted((ROOT / "gdl" / "checks").glob("ch*.py")):
+        source = path.read_text()
+        assert "default_rng()" not in source and "np.random.seed(" not in source, path.name
