@@ -72,6 +72,8 @@ def strategy():
                 _chosen = tf.distribute.MirroredStrategy([d.name for d in cpus])
             else:
                 _chosen = tf.distribute.get_strategy()  # the default: one device
+        if _chosen.num_replicas_in_sync > 1 and tf.get_logger().level < 30:  # below WARNING
+            tf.get_logger().setLevel("WARNING")  # not one INFO line per all-reduce in a page
     return _chosen
 
 
