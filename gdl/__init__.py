@@ -7,6 +7,7 @@ Small modules with one job each; import what you use, e.g. ``from gdl import dat
 - ``gdl.plot``: the figures the chapters draw again and again.
 - ``gdl.widgets``: interactive controls that still leave a static figure in the built book.
 - ``gdl.metrics``: what the chapters measure (negative ELBO and importance-weighted NLL in nats).
+- ``gdl.latent``: the autoencoder code space that Chapters 6 and 9 share, trained once and cached.
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
 - ``gdl.grade``: grades submitted exercise notebooks (``python -m gdl.grade``) and shows a learner's standing.
 - ``gdl.glue``: numbers from the run, glued into the prose.

@@ -149,9 +149,11 @@ def test_v_target_is_sqrt_abar_eps_minus_sqrt_one_minus_abar_x0(chapter, target)
         chapter["Diffusion"](PerfectV(), betas, target="x0")
 
 
-def test_autoencoder_maps_digits_to_codes_and_back(chapter):
+def test_autoencoder_maps_digits_to_codes_and_back():
+    from gdl import latent
+
     keras.utils.set_random_seed(0)
-    encoder, decoder = chapter["build_autoencoder"](code_dim=8)
+    encoder, decoder = latent.build_autoencoder(code_dim=8)
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     codes = np.asarray(encoder(x))
     images = np.asarray(decoder(codes))
