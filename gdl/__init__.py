@@ -11,6 +11,7 @@ Small modules with one job each; import what you use, e.g. ``from gdl import dat
 - ``gdl.checks``: the graded-exercise checks, one module per chapter.
 - ``gdl.grade``: grades submitted exercise notebooks (``python -m gdl.grade``) and shows a learner's standing.
 - ``gdl.glue``: numbers from the run, glued into the prose.
+- ``gdl.report``: report cards, each chapter's samples and numbers for Chapter 10's bench.
 - ``gdl.progress``: one line per training run instead of per-epoch logs.
 
 Importing ``gdl`` imports nothing heavy; TensorFlow is only imported where it is needed.
