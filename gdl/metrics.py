@@ -15,7 +15,8 @@
 
 2. Sample quality (Chapter 4 onwards): a small MNIST classifier the course trains itself, the Frechet
    distance and KID in its feature space, class coverage of generated digits, the confident-digit rate, a
-   memorisation check against the training digits, and mode coverage and shares of 2-D samples. One call gives the
+   memorisation check against the training digits, precision and recall (``precision_recall``), and mode
+   coverage and shares of 2-D samples. One call gives the
    standard report of a chapter's samples, beside the same numbers for real held-out digits::
 
        rows = {"real": metrics.sample_quality(x_test[:500], x_test[500:], x_train),
@@ -374,6 +375,54 @@ def kid(images1, images2, classifier=None, subset_size=500, n_subsets=20, seed=0
     classifier = _default(classifier)
     f1, f2 = classifier_features(images1, classifier), classifier_features(images2, classifier)
     return kid_features(f1, f2, subset_size=subset_size, n_subsets=n_subsets, seed=seed)
+
+
+def _knn_radii(f, k):
+    """The distance from each row of ``f`` to its k-th nearest other row."""
+    sq = np.sum(f**2, axis=1)
+    d = np.sqrt(np.clip(sq[:, None] + sq[None] - 2 * f @ f.T, 0, None))
+    np.fill_diagonal(d, np.inf)  # a point is not its own neighbour
+    return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+
+def _inside(points, centres, radii, batch_size=500):
+    """For each point, whether it lies within its radius of at least one centre (balls are closed)."""
+    c_sq = np.sum(centres**2, axis=1)
+    out = np.empty(len(points), dtype=bool)
+    for i in range(0, len(points), batch_size):
+        p = points[i : i + batch_size]
+        d = np.sqrt(np.clip(np.sum(p**2, axis=1)[:, None] + c_sq[None] - 2 * p @ centres.T, 0, None))
+        out[i : i + batch_size] = np.any(d <= radii[None] * (1 + 1e-9), axis=1)
+    return out
+
+
+def precision_recall_features(f_samples, f_reference, k=3):
+    """Precision and recall of generated features against real ones (Kynkaanniemi et al., 2019).
+
+    Each set's manifold is the union of balls around its points, each ball reaching to the point's k-th
+    nearest neighbour in its own set. **Precision** is the share of samples inside the reference's manifold
+    (are the samples realistic?), **recall** the share of reference points inside the samples' manifold (is
+    the data covered?). Returns ``(precision, recall)``; both need more than ``k`` points in each set.
+    """
+    f_samples, f_reference = _as_features(f_samples, "f_samples"), _as_features(f_reference, "f_reference")
+    if f_samples.shape[1] != f_reference.shape[1]:
+        raise ValueError(f"f_samples and f_reference must have the same number of features, got "
+                         f"{f_samples.shape[1]} and {f_reference.shape[1]}")
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if min(len(f_samples), len(f_reference)) <= k:
+        raise ValueError(f"each set needs more than k = {k} points, got {len(f_samples)} and {len(f_reference)}")
+    precision = np.mean(_inside(f_samples, f_reference, _knn_radii(f_reference, k)))
+    recall = np.mean(_inside(f_reference, f_samples, _knn_radii(f_samples, k)))
+    return float(precision), float(recall)
+
+
+def precision_recall(samples, reference, classifier=None, k=3):
+    """Precision and recall of ``samples`` against held-out ``reference`` digits (both in [0, 1]) in the
+    course classifier's 64 features: see ``precision_recall_features``."""
+    classifier = _default(classifier)
+    return precision_recall_features(classifier_features(samples, classifier),
+                                     classifier_features(reference, classifier), k=k)
 
 
 def coverage_from_labels(labels, num_classes, min_share=None):

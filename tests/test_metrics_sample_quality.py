@@ -266,3 +266,50 @@ def test_sample_quality_separates_real_digits_from_copies_and_collapse(classifie
     assert real["kid_std"] > 0  # subsets of half the images: they differ, so the spread is informative
     table = metrics.quality_table({"real digits": real, "copies": copies})
     assert table.count("\n") == 2 and "copies" in table and "10/10" in table
+
+
+# ----------------------------------------------------------------------------------- precision and recall
+
+
+def test_precision_and_recall_of_a_hand_computed_1d_case():
+    # k = 1. Real radii: 0 -> 1, 1 -> 1, 2 -> 1, 10 -> 8; samples 0.5 (in 0's ball), 5 and 3.5 (in 10's ball),
+    # 20 (outside): precision 3/4. Sample radii: 0.5 -> 3, 3.5 -> 1.5, 5 -> 1.5, 20 -> 15; real 0, 1, 2 lie
+    # in 0.5's ball and 10 in 20's: recall 1.
+    real = np.array([[0.0], [1.0], [2.0], [10.0]])
+    fake = np.array([[0.5], [5.0], [20.0], [3.5]])
+    assert metrics.precision_recall_features(fake, real, k=1) == (0.75, 1.0)
+    # with k = 2 the real radii grow to 2, 1, 2, 9: 20 is still outside, the others inside
+    assert metrics.precision_recall_features(fake, real, k=2)[0] == 0.75
+
+
+def test_a_point_exactly_on_a_radius_is_inside():
+    real = np.array([[0.0, 0.0], [5.0, 0.0], [-100.0, 0.0]])  # radii 5, 5 and 100
+    fake = np.array([[0.0, 5.0], [0.0, 5.0001], [0.0, -50.0]])  # on the first ball's edge, just off, far
+    precision, _ = metrics.precision_recall_features(fake, real, k=1)
+    assert precision == pytest.approx(1 / 3)
+
+
+def test_precision_and_recall_match_a_loop_and_see_a_collapsed_model():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((60, 3))
+    fake = rng.standard_normal((50, 3)) * 0.3  # a model that covers only the centre
+    k = 3
+
+    def loop(points, centres):
+        radii = [sorted(np.linalg.norm(centres - c, axis=1))[k] for c in centres]  # [0] is itself
+        return np.mean([any(np.linalg.norm(p - c) <= r for c, r in zip(centres, radii)) for p in points])
+
+    precision, recall = metrics.precision_recall_features(fake, real, k=k)
+    assert precision == pytest.approx(loop(fake, real)) and recall == pytest.approx(loop(real, fake))
+    assert precision > 0.9 and recall < 0.5
+    assert metrics.precision_recall_features(real, real, k=k) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("fake, real, k, message", [
+    (np.zeros((5, 2)), np.zeros((5, 3)), 3, "same number of features"),
+    (np.zeros((3, 2)), np.zeros((5, 2)), 3, "more than k"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), 0, "positive integer"),
+])
+def test_precision_recall_refuses_bad_input(fake, real, k, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.precision_recall_features(fake, real, k=k)
