@@ -24,3 +24,4 @@ def test_fit_prints_exactly_one_line(capsys):
     assert len(out) == 1 and out[0].startswith("tiny: 3 epochs in ")
     assert f"loss {history.history['loss'][0]:.4g} -> {history.history['loss'][-1]:.4g}" in out[0]
     assert f"(val {history.history['val_loss'][-1]:.4g})" in out[0]
+    assert progress.seconds("tiny") > 0 and progress.seconds("never trained") is None
