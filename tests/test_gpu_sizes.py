@@ -291,8 +291,22 @@ def chapter_08():
             "log Z (10 distributions)": float(log_z)}
 
 
+def chapter_10():
+    import numpy as np
+
+    s = gpu_sizes("10_evaluation.ipynb")
+    ns = load_cells("10_evaluation.ipynb")
+    x = (np.random.default_rng(0).uniform(size=(2_000, 784)) < 0.2).astype("float64")
+    log_w, probs = ns["fit_bernoulli_mixture"](x, s["MIXTURE_COMPONENTS"], 1, 0)  # one EM iteration
+    log_p = ns["mixture_log_prob"](x[:100], log_w, probs)
+    assert probs.shape == (s["MIXTURE_COMPONENTS"], 784) and np.all(np.isfinite(log_p))
+    assert 0 < probs.min() and probs.max() < 1
+    return {"mixture components": s["MIXTURE_COMPONENTS"], "mean log p": float(log_p.mean())}
+
+
 CHAPTERS = {"02_autoencoders": chapter_02, "03_vae": chapter_03, "04_gans": chapter_04, "05_flows": chapter_05,
-            "06_diffusion": chapter_06, "07_autoregressive": chapter_07, "08_energy": chapter_08}
+            "06_diffusion": chapter_06, "07_autoregressive": chapter_07, "08_energy": chapter_08,
+            "10_evaluation": chapter_10}
 # Chapters that arrived after this test was written: their gpu sizes are not exercised yet (add a function above).
 NOT_YET_COVERED = set()
 
