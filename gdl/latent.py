@@ -101,7 +101,8 @@ def mnist_autoencoder(code_dim=32, n_train=None, epochs=None, seed=0, verbose=Tr
             encoder, decoder = (keras.models.load_model(paths[part]) for part in ("encoder", "decoder"))
             where = f"loaded from {folder}"
         except Exception as err:  # written by something else: train afresh and replace our own files
-            print(f"Course autoencoder: {paths['encoder']} could not be loaded ({type(err).__name__}); training it again.")
+            print(f"Course autoencoder: {paths['encoder']} could not be loaded ({type(err).__name__}); "
+                  "training it again.")
             encoder = decoder = None
     if encoder is None:
         keras.utils.set_random_seed(seed)

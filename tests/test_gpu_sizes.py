@@ -291,6 +291,38 @@ def chapter_08():
             "log Z (10 distributions)": float(log_z)}
 
 
+def chapter_09():
+    import keras
+    import numpy as np
+
+    s = gpu_sizes("09_flow_matching.ipynb")
+    ns = load_cells("09_flow_matching.ipynb")
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    out = {}
+    point = ns["FlowMatching"](ns["build_point_velocity"](), seed=0)
+    point.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=s["JIT"])
+    assert set(train_one_step(point, rng.normal(size=(s["POINT_BATCH"], 2)).astype("float32"),
+                              s["POINT_BATCH"])) == {"loss"}
+    network = ns["build_code_velocity"](s["CODE_DIM"], 10, s["CODE_HIDDEN"])
+    digits = ns["FlowMatching"](network, num_classes=10, p_uncond=s["P_UNCOND"], seed=0)
+    digits.compile(optimizer=keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=s["EMA_MOMENTUM"]),
+                   jit_compile=s["JIT"])
+    codes = rng.normal(size=(s["BATCH_SIZE"], s["CODE_DIM"])).astype("float32")
+    labels = rng.integers(0, 10, s["BATCH_SIZE"]).astype("int32")
+    before = [w.copy() for w in network.get_weights()]
+    loss = digits.fit(codes, labels, batch_size=s["BATCH_SIZE"], epochs=1, verbose=0).history["loss"][-1]
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, network.get_weights())), "no weight changed"
+    call = ns["compiled"](network, s["JIT"])
+    v = ns["velocity_fn"](call, labels[:4], 2.0, null_label=10)
+    z = ns["heun"](v, codes[:4], 2)
+    assert_finite(np.asarray(z), (4, s["CODE_DIM"]), "guided Heun samples")
+    out["velocity network parameters"] = network.count_params()
+    out["loss"] = float(loss)
+    return out
+
+
 def chapter_10():
     import numpy as np
 
@@ -306,7 +338,7 @@ def chapter_10():
 
 CHAPTERS = {"02_autoencoders": chapter_02, "03_vae": chapter_03, "04_gans": chapter_04, "05_flows": chapter_05,
             "06_diffusion": chapter_06, "07_autoregressive": chapter_07, "08_energy": chapter_08,
-            "10_evaluation": chapter_10}
+            "09_flow_matching": chapter_09, "10_evaluation": chapter_10}
 # Chapters that arrived after this test was written: their gpu sizes are not exercised yet (add a function above).
 NOT_YET_COVERED = set()
 
