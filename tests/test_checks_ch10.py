@@ -96,8 +96,6 @@ def fd_per_coordinate_vector(mu1, cov1, mu2, cov2):  # one number per coordinate
     return (mu1 - mu2) ** 2 + np.diag(cov1) + np.diag(cov2)
 
 
-
-
 FD_WRONG = [
     (fd_unclipped, "clip them to 0"),
     (fd_no_mean, "mean term"),
@@ -207,8 +205,6 @@ def mmd2_per_row(f1, f2):  # no final reduction
     return k(f1, f1).mean(1)[: min(len(f1), len(f2))] - k(f1, f2).mean(1)[: min(len(f1), len(f2))]
 
 
-
-
 MMD_WRONG = [
     (mmd2_biased, "plug-in (biased)"),
     (mmd2_squares, "not m^2"),
@@ -250,6 +246,18 @@ def pr_loops(f_real, f_fake, k):
         r2 = [radius(centres, i) for i in range(len(centres))]
         inside = [any(np.sum((p - c) ** 2) <= r for c, r in zip(centres, r2)) for p in points]
         return sum(inside) / len(points)
+
+    return share(f_fake, f_real), share(f_real, f_fake)
+
+
+def pr_expansion(f_real, f_fake, k):
+    """Distances from |a|^2 + |b|^2 - 2 a.b, as the solutions notebook computes them."""
+    def distances(a, b):
+        return np.sqrt(np.clip((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0, None))
+
+    def share(points, centres):
+        radii = np.sort(distances(centres, centres), axis=1)[:, k]
+        return float(np.mean(np.any(distances(points, centres) <= radii[None], axis=1)))
 
     return share(f_fake, f_real), share(f_real, f_fake)
 
@@ -315,8 +323,6 @@ def pr_one_number(f_real, f_fake, k):
     return np.mean(pr_vectorised(f_real, f_fake, k))
 
 
-
-
 PR_WRONG = [
     (pr_swapped, "swapped"),
     (pr_self_counted, "excludes the point itself"),
@@ -354,6 +360,17 @@ def memorised_squared_loop(samples, train, reference, quantile):
     threshold = np.percentile(nearest_sq(reference), quantile)
     below = [d < threshold for d in nearest_sq(samples)]
     return sum(below) / len(below)
+
+
+def memorised_expansion(samples, train, reference, quantile):
+    """Distances from |x|^2 + |t|^2 - 2 x.t in one matrix product, as the solutions notebook computes them."""
+    t = np.asarray(train, "float64").reshape(len(train), -1)
+
+    def nearest_expansion(images):
+        x = np.asarray(images, "float64").reshape(len(images), -1)
+        return np.sqrt(np.clip((x**2).sum(1)[:, None] + (t**2).sum(1)[None] - 2 * x @ t.T, 0, None)).min(1)
+
+    return np.mean(nearest_expansion(samples) < np.percentile(nearest_expansion(reference), quantile))
 
 
 def memorised_le(samples, train, reference, quantile):
@@ -396,8 +413,6 @@ def memorised_mean_threshold(samples, train, reference, quantile):
     return np.mean(nearest(samples, train) < np.mean(nearest(reference, train)))
 
 
-
-
 MEMORISED_WRONG = [
     (memorised_le, "strictly"),
     (memorised_upper, "the close end"),
@@ -420,8 +435,8 @@ CHECKS = {
 REFERENCES = {
     "frechet_distance": [fd_eigh, fd_scipy, fd_float32_ops],
     "mmd2_unbiased": [mmd2_vectorised, mmd2_loops, mmd2_ops],
-    "precision_recall": [pr_vectorised, pr_loops],
-    "memorised_share": [memorised_vectorised, memorised_squared_loop],
+    "precision_recall": [pr_vectorised, pr_loops, pr_expansion],
+    "memorised_share": [memorised_vectorised, memorised_squared_loop, memorised_expansion],
 }
 
 WRONG = {
@@ -444,7 +459,7 @@ def test_mistakes_are_named(name, wrong, message):
 
 
 def test_the_boundary_sample_sits_exactly_on_the_threshold():
-    problem = ch10._memorised_problem(np.random.default_rng(3), (6, 6))
+    problem = ch10._memorised_problem(np.random.default_rng(3), (8, 8))
     samples, train, reference, quantile = problem
     threshold = np.percentile(ch10._nearest(reference, train), quantile)
     assert threshold in ch10._nearest(samples, train)

@@ -11,7 +11,8 @@
   exactly on a radius is inside.
 - ``check_memorised_share(f)``: ``f(samples, train, reference, quantile)`` returns the share of samples
   whose nearest training image is closer (strictly) than the ``quantile``-th percentile of the reference
-  images' nearest-training distances (Euclidean, each image flattened).
+  images' nearest-training distances (Euclidean, each image flattened); the check's images are binary, so
+  that a sample exactly at the threshold is exactly at it however the distances are computed.
 
 Every run tries one, two and several dimensions (or two image shapes), sets of different sizes, and the
 boundary cases the text names.
@@ -332,32 +333,37 @@ def _share(samples, train, reference, quantile):
 
 
 def _memorised_problem(rng, shape):
-    """Train, reference and samples of images ``shape``; some samples are near-copies, one sits exactly
-    on the threshold (a copy of the reference image whose distance is the threshold)."""
+    """Binary train, reference and sample images of ``shape`` (squared distances are whole numbers, so
+    every way of computing them agrees exactly); some samples are near-copies, and the ten reference
+    images closest to the training set are samples too, the one exactly at the threshold among them."""
     n_ref, quantile = 21, 10.0  # the 10th percentile of 21 values is the 3rd smallest: no interpolation
     size = int(np.prod(shape))
-    train = rng.uniform(size=(int(rng.integers(30, 40)), size))
-    reference = np.clip(train[rng.integers(0, len(train), n_ref)] + rng.normal(0, 0.2, (n_ref, size)), 0, 1)
+
+    def flipped(images, rate):
+        return np.abs(images - (rng.uniform(size=images.shape) < rate))
+
+    train = (rng.uniform(size=(int(rng.integers(30, 40)), size)) < 0.3).astype("float64")
+    while True:  # the smallest reference distances distinct: the percentiles around them differ
+        reference = flipped(train[rng.integers(0, len(train), n_ref)],
+                            rng.uniform(0.03, 0.35, size=(n_ref, 1)))
+        if len(np.unique(np.sort(_nearest(reference, train))[:4])) == 4:
+            break
     n_samples = int(rng.integers(60, 80))
-    samples = rng.uniform(size=(n_samples, size))  # far from everything
+    samples = (rng.uniform(size=(n_samples, size)) < 0.5).astype("float64")  # far from everything
     copies = rng.choice(n_samples, n_samples // 3, replace=False)
-    samples[copies] = np.clip(train[rng.integers(0, len(train), len(copies))]
-                              + rng.normal(0, 0.01, (len(copies), size)), 0, 1)
-    alike = np.setdiff1d(np.arange(n_samples), copies)[: n_samples // 3]  # like the reference
-    spread = rng.uniform(0.05, 0.3, size=(len(alike), 1))  # from near-copies to reference-like
-    samples[alike] = np.clip(train[rng.integers(0, len(train), len(alike))]
-                             + spread * rng.normal(size=(len(alike), size)), 0, 1)
+    samples[copies] = flipped(train[rng.integers(0, len(train), len(copies))], 0.01)
+    alike = np.setdiff1d(np.arange(n_samples), copies)[: n_samples // 3]  # from near-copies to
+    rates = rng.uniform(0.03, 0.25, size=(len(alike), 1))  # reference-like
+    samples[alike] = flipped(train[rng.integers(0, len(train), len(alike))], rates)
     order = np.argsort(_nearest(reference, train))
-    # the ten closest reference images, the threshold's own (the 3rd) among them: a sample exactly at
-    # the threshold is not memorised (strictly closer only)
-    samples[-10:] = reference[order[:10]]
+    samples[-10:] = reference[order[:10]]  # a sample exactly at the threshold is not memorised
     return tuple(a.reshape((len(a), *shape)) for a in (samples, train, reference)) + (quantile,)
 
 
 def _test_memorised_share(f):
     rng = new_rng()
     unexplained = possible = None
-    for shape in ((6, 6), (int(rng.integers(20, 40)),), (4, 5)):
+    for shape in ((8, 8), (int(rng.integers(80, 120)),), (10, 10)):
         samples, train, reference, quantile = _memorised_problem(rng, shape)
         where = (f"{len(samples)} samples of shape {shape}, {len(train)} training and {len(reference)} "
                  f"reference images, quantile={quantile:g}")
