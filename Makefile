@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SMOKE_DIR := _build/smoke
+CARDS := _build/cards
 WEB := tools/web
 VENDOR := $(WEB)/dist/vendor
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
@@ -25,7 +26,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv vendor book serve exercises test test-unit test-notebooks site-smoke test-site test-colab lint clean grade test-seeds
+.PHONY: help venv vendor book serve exercises test test-unit test-notebooks test-bench site-smoke test-site test-colab lint clean grade test-seeds
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -68,15 +69,21 @@ grade: venv  ## grade submitted exercise notebooks: NOTEBOOKS="..." [CSV=file] [
 	@test -n "$(NOTEBOOKS)" || { echo 'make grade NOTEBOOKS="submissions/*.ipynb" [CSV=gradebook.csv] [CHAPTER=3]'; exit 2; }
 	$(PY) -m gdl.grade $(NOTEBOOKS) $(if $(CSV),--csv $(CSV)) $(if $(CHAPTER),--chapter $(CHAPTER))
 
-test: lint test-unit test-notebooks site-smoke test-site test-colab  ## everything CI runs
+test: lint test-unit test-notebooks test-bench site-smoke test-site test-colab  ## everything CI runs
 
 test-unit: venv  ## unit tests of gdl, the checks, the data chain, the notebooks' hygiene
-	$(PYTEST) tests --ignore=tests/site
+	$(PYTEST) tests --ignore=tests/site --ignore=tests/bench
 
 # GDL_DATA=bundled: the notebooks see only data that the installed packages ship, as on a bare machine.
+# The chapters write their report cards for Chapter 10 into a fresh $(CARDS); test-bench reads them afterwards.
 test-notebooks: venv  ## run every notebook (smoke profile, bundled data only): solutions pass, exercises incomplete
-	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions GDL_CHECKS_SEED=0 $(PYTEST) --nbval-lax chapters solutions tools/templates
+	rm -rf $(CARDS)
+	GDL_CARDS=$(CURDIR)/$(CARDS) GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=solutions GDL_CHECKS_SEED=0 \
+	  $(PYTEST) --nbval-lax chapters solutions tools/templates
 	GDL_DATA=bundled GDL_PROFILE=smoke GDL_CHECKS_MODE=exercises GDL_CHECKS_SEED=0 $(PYTEST) --nbval-lax exercises
+
+test-bench: venv  ## Chapter 10's bench has every row, from the cards the smoke notebooks wrote (run after test-notebooks)
+	GDL_CARDS=$(CURDIR)/$(CARDS) GDL_DATA=bundled GDL_PROFILE=smoke $(PY) -m pytest tests/bench
 
 # Not part of `make test`: the checks' tests, each run with the problems of another GDL_CHECKS_SEED.
 SEEDS ?= 10
