@@ -170,12 +170,13 @@ def test_learner_line_points_at_the_learners_code_not_into_a_library():
     assert "(at `return keras.ops.matmul(x, np.ones((5, 5)))" in result.message
 
 
-def test_reference_uses_the_inputs_as_they_were_before_the_call():
+def test_a_function_that_changes_its_input_in_place_fails_though_its_value_is_right():
     def in_place_square(x):
         x **= 2  # modifies its argument, and returns the right value
         return x
 
-    assert check_square.evaluate(in_place_square).status == checks.PASSED
+    r = check_square.evaluate(in_place_square)
+    assert r.status == checks.FAILED and "your function changed its input `x` in place" in r.message
 
 
 # ----------------------------------------------------------------------------- the standard, for every chapter
@@ -259,3 +260,40 @@ def test_checks_draw_their_random_problems_from_new_rng():
     for path in sorted((ROOT / "gdl" / "checks").glob("ch*.py")):
         source = path.read_text()
         assert "default_rng()" not in source and "np.random.seed(" not in source, path.name
+
+
+def square_in_place(x):
+    x **= 2  # changes the caller's array
+    return x
+
+
+def test_a_function_that_changes_its_input_in_place_fails_naming_the_input():
+    r = check_square.evaluate(square_in_place)
+    assert r.status == checks.FAILED and "your function changed its input `x` in place" in r.message
+    r = check_square.evaluate(lambda x: x.copy() ** 2)
+    assert r.status == checks.PASSED
+
+
+def unfinished_helper(x):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def square_with_helper(x):
+    return unfinished_helper(x) * x
+
+
+def test_a_body_that_calls_an_unfinished_helper_is_incomplete_and_names_the_helper():
+    r = check_square.evaluate(square_with_helper)
+    assert r.status == checks.INCOMPLETE and "`unfinished_helper`" in r.message
+
+
+def test_a_library_not_implemented_error_is_still_a_failure():
+    def raises_from_message(x):
+        raise NotImplementedError("not supported for this input")
+
+    assert check_square.evaluate(raises_from_message).status == checks.INCOMPLETE  # its own raise line: a stub
+    import tensorflow as tf
+
+    r = check_square.evaluate(lambda x: tf.function(numpy_kl)(tf.ones((2, 3)), tf.ones((2, 3))))
+    assert r.status == checks.FAILED

@@ -152,17 +152,43 @@ def _copying(fn):
     """``fn`` called with copies of its NumPy-array arguments, so that a check's own inputs stay intact.
 
     A learner may modify an input in place; the check still compares with a reference computed from
-    the inputs as they were before the call.
+    the inputs as they were before the call, and the call fails, naming the input, when a copy it was
+    given has changed (a notebook that reuses the array afterwards would see the changed values).
     """
 
     def copy(value):
         return value.copy() if isinstance(value, np.ndarray) else value
 
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    def arg_name(i):
+        return positional[i] if i < len(positional) else f"number {i + 1}"
+
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        return fn(*(copy(a) for a in args), **{k: copy(v) for k, v in kwargs.items()})
+        given = [(arg_name(i), a, copy(a)) for i, a in enumerate(args)]
+        given_kw = [(k, v, copy(v)) for k, v in kwargs.items()]
+        out = fn(*(c for _, _, c in given), **{k: c for k, _, c in given_kw})
+        for name, original, passed in given + given_kw:
+            if isinstance(original, np.ndarray) and not _unchanged(original, passed):
+                fail(f"your function changed its input `{name}` in place: leave the arrays you are given as they "
+                     "are (compute on a copy, `x = x + 1` rather than `x += 1`), since the caller still uses them.")
+        return out
 
     return call
+
+
+def _unchanged(original, passed):
+    if passed.shape != original.shape or passed.dtype != original.dtype:
+        return False
+    try:
+        return bool(np.array_equal(original, passed, equal_nan=original.dtype.kind in "fc"))
+    except Exception:
+        return True
 
 
 def _short(err, limit=300):
@@ -180,15 +206,28 @@ def _raised(err, functions):
 
 
 def _is_stub(err, functions):
-    """True when a NotImplementedError is the exercise stub: raised directly by one of ``functions``."""
+    """True when a NotImplementedError is an exercise stub: ``raise NotImplementedError()`` in one of
+    ``functions`` or in another function of the learner's (an unfinished helper it calls)."""
+    return _stub_name(err, functions) is not None
+
+
+def _stub_name(err, functions):
+    """The name of the function whose ``raise NotImplementedError`` line raised ``err``, or None when ``err`` is
+    not a learner's stub (TensorFlow and the libraries raise NotImplementedError too)."""
     frames = _frames(err)
+    if not (isinstance(err, NotImplementedError) and frames):
+        return None
+    last = frames[-1]
     names = set().union(*(_names(f) for f in functions))
-    if not (isinstance(err, NotImplementedError) and frames and frames[-1].name in names):
-        return False
+    if last.name not in names and any(part in last.filename for part in _LIBRARY_PARTS):
+        return None
     # TensorFlow also raises NotImplementedError (NumPy called on a symbolic tensor), and it hides its
     # own frames from tracebacks: only the stub's own line counts.
-    line = frames[-1].line or ""
-    return line.startswith("raise") and "NotImplementedError" in line
+    line = last.line or ""
+    if not (line.startswith("raise") and "NotImplementedError" in line):
+        return None
+    name = last.name
+    return name[4:] if name.startswith("tf__") else name
 
 
 _state = {"problem": None, "draws": 0}
@@ -234,8 +273,12 @@ def evaluate(name, test, fn, seed=None, rerun=None):
     except CheckFailed as err:
         return Result(name, FAILED, str(err) + _again(seed, rerun, fn))
     except Exception as err:  # the learner's code raised: report it, don't crash the notebook
-        if _is_stub(err, (fn,)):
+        stub = _stub_name(err, (fn,))
+        if stub is not None:
             message = "Replace `raise NotImplementedError()` with your code, then run this cell again."
+            if stub not in _names(fn) and stub not in ("<lambda>", "<module>"):
+                message = (f"Your function calls `{stub}`, which is not finished yet (it still raises "
+                           f"NotImplementedError): complete `{stub}` first, then run this cell again.")
             return Result(name, INCOMPLETE, message)
         return Result(name, FAILED, _raised(err, (fn,)) + _again(seed, rerun, fn))
     finally:
