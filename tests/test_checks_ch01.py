@@ -152,6 +152,27 @@ def mixture_squeezed(weights, means, stds, n, rng):  # np.squeeze drops the samp
     return np.squeeze(x), np.squeeze(labels)
 
 
+def mixture_exact_counts(weights, means, stds, n, rng):  # exactly round(w_k n) of each component, shuffled
+    counts = np.round(np.asarray(weights) * n).astype(int)
+    counts[-1] = n - counts[:-1].sum()
+    labels = rng.permutation(np.repeat(np.arange(len(weights)), counts))
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
+
+
+def mixture_noise(draw):  # noise of mean 0 and variance 1 that is not Gaussian
+    def sampler(weights, means, stds, n, rng):
+        labels = rng.choice(len(weights), size=n, p=weights)
+        return means[labels] + stds[labels, None] * draw(rng, (n, 2)), labels
+
+    return sampler
+
+
+def mixture_in_place(weights, means, stds, n, rng):  # inverse-CDF sampling with the cumsum written into `weights`
+    np.cumsum(weights, out=weights)
+    labels = np.minimum(np.searchsorted(weights, rng.uniform(size=n), side="right"), len(weights) - 1)
+    return means[labels] + stds[labels, None] * rng.standard_normal((n, 2)), labels
+
+
 # ----------------------------------------------------------------------------- mixture_log_density
 
 
@@ -321,12 +342,21 @@ WRONG = {
         (lambda w, m, s, n, rng: (np.ones((n, 2)), np.ones(n) * 7), "component indices"),
         (lambda w, m, s, n, rng: mixture(w, m, s, n, rng)[0], "should return a pair"),
         (lambda w, m, s, n, rng: (np.zeros((n, 3)), np.zeros(n)), "has shape"),
+        (mixture_exact_counts, "exactly weights * n samples"),
+        (mixture_noise(lambda rng, shape: rng.uniform(-np.sqrt(3), np.sqrt(3), shape)), "is not Gaussian"),
+        (mixture_noise(lambda rng, shape: rng.choice([-1.0, 1.0], size=shape)), "not Gaussian"),
+        (mixture_noise(lambda rng, shape: np.clip(rng.standard_normal(shape), -3, 3)), "clipped or truncated"),
+        (mixture_in_place, "changed its input `weights` in place"),
     ],
     "mixture_log_density": [
         (mix_logpdf_naive, "use log-sum-exp"),
         (lambda x, w, m, s: logsumexp(mix_terms(x, np.ones_like(w), m, s), axis=1), "weights are missing"),
         (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, norm=0.5 * np.log(2 * np.pi * s**2)), axis=1),
          "normalising constant"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, norm=np.log(2 * np.pi * s)), axis=1),
+         "not 1 / (2 pi sigma_k): square sigma_k"),
+        (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, norm=0.5 * np.log(2 * np.pi * s**2)), axis=1),
+         "not 1 / (sqrt(2 pi) sigma_k)"),
         (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, denom=s), axis=1), "not by 2 sigma_k"),
         (lambda x, w, m, s: logsumexp(mix_terms(x, w, m, s, half=1.0), axis=1), "factor 1/2"),
         (lambda x, w, m, s: np.sum(mix_terms(x, w, m, s), axis=1), "you summed the components"),

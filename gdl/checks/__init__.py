@@ -426,3 +426,30 @@ def first_match(out, candidates, rtol=1e-5, atol=1e-6):
         with np.errstate(all="ignore"):
             if values.shape == out.shape and np.all(np.isfinite(values)) and np.allclose(out, values, rtol, atol):
                 fail(message)
+
+
+def expect_standard_normal(eps, what, fix):
+    """Fail unless the values ``eps`` (flattened; many thousands of them) look like draws from N(0, 1).
+
+    Their mean and spread are tested elsewhere; this tests the shape of the distribution, so that noise with
+    the right mean and variance but another law (uniform or +-1 values scaled to unit variance, a clipped or
+    truncated Gaussian) fails. The thresholds are many standard errors wide: a Gaussian fails with
+    probability far below 1e-9. ``what`` names the values ("your eps"), ``fix`` says what to do.
+    """
+    from scipy.special import ndtr
+
+    eps = np.sort(np.ravel(np.asarray(eps, dtype="float64")))
+    n = eps.size
+    centred = eps - eps.mean()
+    kurtosis = float(np.mean(centred**4) / np.mean(centred**2) ** 2 - 3)
+    cdf = ndtr(eps)
+    ks = float(max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n)))
+    if abs(kurtosis) > 10 * np.sqrt(24 / n) or ks > 4 / np.sqrt(n):
+        fail(f"{what} has the right mean and spread but is not Gaussian: its excess kurtosis is {kurtosis:.2f} "
+             f"(0 for a Gaussian; -1.2 for uniform noise, -2 for random signs +-1) and its distribution is "
+             f"{ks:.3f} away from N(0, 1)'s (Kolmogorov-Smirnov). {fix}")
+    expected = n * 2 * ndtr(-3.01)
+    beyond = int(np.sum(np.abs(eps) > 3.01))
+    if expected >= 25 and beyond < expected - 6 * np.sqrt(expected):
+        fail(f"only {beyond} of your {n} values of {what} lie beyond 3 standard deviations, where a Gaussian puts "
+             f"about {expected:.0f}: the noise is clipped or truncated (or not Gaussian). {fix}")

@@ -18,7 +18,17 @@ components, n = 1 included), so no answer passes by luck.
 
 import numpy as np
 
-from gdl.checks import as_array, expect_close, expect_finite, expect_shape, fail, first_match, make_check, new_rng
+from gdl.checks import (
+    as_array,
+    expect_close,
+    expect_finite,
+    expect_shape,
+    expect_standard_normal,
+    fail,
+    first_match,
+    make_check,
+    new_rng,
+)
 
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -197,7 +207,7 @@ def _test_sample_mixture_once(f, rng, k, n):
         fail("Two calls with generators seeded alike gave different samples: draw all the randomness (components "
              "and noise) from the `rng` you are given, not from np.random.")
     if n < 1000:
-        return x, labels
+        return x, labels, weights, means, stds, seed
     other = _pair(f(weights, means, stds, n, np.random.default_rng(seed + 1)), "sample_mixture", "x", "labels")
     if np.array_equal(as_array(other[0], "x"), x):
         fail("Two calls with different random generators gave the same samples: use `rng`, not a generator with "
@@ -214,6 +224,7 @@ def _test_sample_mixture_once(f, rng, k, n):
     if abs(freq[j] - weights[j]) > tol[j]:
         fail(f"Component {j} was picked for {freq[j]:.3f} of the samples, but its weight is {weights[j]:.3f}: "
              "choose components with probabilities `weights`.")
+    noise = []
     for j in range(k):
         xj = x[labels == j]
         centre, spread = xj.mean(axis=0), xj.std(axis=0)
@@ -230,14 +241,38 @@ def _test_sample_mixture_once(f, rng, k, n):
         if abs(np.corrcoef(eps[:, 0], eps[:, 1])[0, 1]) > 0.3:
             fail(f"In the samples labelled {j} the two coordinates move together: draw an independent eps for each "
                  "coordinate, shape (n, 2), not one per sample shared by both coordinates.")
-    return x, labels
+        noise.append(eps)
+    expect_standard_normal(np.concatenate(noise), "the noise (x - means[label]) / stds[label]",
+                           "Draw it from a Gaussian, rng.standard_normal((n, 2)).")
+    return x, labels, weights, means, stds, seed
+
+
+def _expect_random_counts(f, weights, means, stds, n, seed, calls=10):
+    """The component counts of ``calls`` samples vary as multinomial counts do: a sampler that takes exactly
+    round(w_k n) samples of each component (then shuffles) fails. Its chi-square statistic (calls * (K - 1)
+    degrees of freedom, at least 10) is below 0.1 with probability under 3e-9 for a correct sampler; such a
+    sampler gives at most calls * K / (n min_k w_k) = 0.05 here."""
+    k = len(weights)
+    chi2 = 0.0
+    for i in range(calls):
+        out = _pair(f(weights, means, stds, n, np.random.default_rng(seed + 2 + i)), "sample_mixture", "x",
+                    "labels")
+        counts = np.bincount(np.asarray(as_array(out[1], "labels"), dtype=int).ravel(), minlength=k)[:k]
+        chi2 += float(np.sum((counts - n * weights) ** 2 / (n * weights)))
+    if chi2 < 0.1:
+        fail(f"In {calls} calls with different generators, each component got (almost) exactly weights * n samples "
+             f"every time (chi-square {chi2:.3g} over {calls * (k - 1)} degrees of freedom, where independent draws "
+             "give about as many as the degrees of freedom): the samples are not independent. Pick each sample's "
+             "component at random, rng.choice(K, size=n, p=weights), so that the counts vary from call to call.")
 
 
 def _test_sample_mixture(f):
     rng = new_rng()
     # two components and several (never the notebook's 3 only), a large n for statistics, and n = 1
     for k, n in [(2, 20_000), (int(rng.integers(4, 6)), 20_000), (int(rng.integers(2, 6)), 1)]:
-        _test_sample_mixture_once(f, rng, k, n)
+        _, _, weights, means, stds, seed = _test_sample_mixture_once(f, rng, k, n)
+        if k == 2:
+            _expect_random_counts(f, weights, means, stds, n, seed)
 
 
 check_gaussian_log_density = make_check("gaussian_log_density", _test_gaussian_log_density)
@@ -305,7 +340,8 @@ def _test_mixture_log_density(f):
         first_match(out, [
             (_logsumexp(logc, 1), "the mixture weights are missing: add log pi_k to each component's log-density."),
             (_logsumexp(np.log(weights) + logc + np.log(stds), 1), "each 2-D component's normalising constant "
-             "is 1 / (2 pi sigma_k^2), not 1 / (sqrt(2 pi) sigma_k): in d dimensions it is (2 pi sigma^2)^(-d/2)."),
+             "is 1 / (2 pi sigma_k^2), not 1 / (2 pi sigma_k): square sigma_k (the log-term is -log(2 pi "
+             "sigma_k^2), not -log(2 pi sigma_k)); in d dimensions it is (2 pi sigma^2)^(-d/2)."),
             (_logsumexp(np.log(weights) + logc + 0.5 * np.log(2 * np.pi * stds**2), 1), "each 2-D component's "
              "normalising constant is 1 / (2 pi sigma_k^2), not 1 / (sqrt(2 pi) sigma_k): in d dimensions it is "
              "(2 pi sigma^2)^(-d/2)."),
