@@ -194,6 +194,14 @@ def pca_eigh_float32(x_train, x, k):  # eigenvectors of the covariance, sorted b
     return (mean + (x - mean).astype("float32") @ top @ top.T).astype("float32")
 
 
+def pca_eig(x_train, x, k, sort=True):  # np.linalg.eig of the covariance: sorted (right) or not (wrong)
+    mean = x_train.mean(axis=0)
+    values, vectors = np.linalg.eig(np.cov(x_train, rowvar=False))
+    order = np.argsort(values.real)[::-1] if sort else np.arange(len(values))
+    top = vectors[:, order[:k]].real
+    return mean + (x - mean) @ top @ top.T
+
+
 def pca_sklearn(x_train, x, k):
     from sklearn.decomposition import PCA
 
@@ -227,7 +235,7 @@ REFERENCES = {
     "reconstruction_loss": [bce, bce_numpy_float64, bce_keras],
     "anomaly_score": [score, score_ops],
     "roc_auc": [auc_pairs, auc_ranks, auc_loop, auc_trapezoid],
-    "pca_reconstruct": [pca_svd, pca_eigh_float32, pca_sklearn],
+    "pca_reconstruct": [pca_svd, pca_eigh_float32, pca_sklearn, pca_eig],
 }
 
 WRONG = {
@@ -298,6 +306,7 @@ WRONG = {
         (lambda xt, x, k: pca_variant(xt, x, k, centre=False), "did not centre"),
         (lambda xt, x, k: pca_variant(xt, x, k, add_back=False), "add the training mean back"),
         (lambda xt, x, k: pca_variant(xt, x, k, smallest=True), "SMALLEST variance"),
+        (lambda xt, x, k: pca_eig(xt, x, k, sort=False), "np.linalg.eig"),  # eigenvalues left unsorted
         (lambda xt, x, k: pca_variant(xt, x, k, extra=1), "k + 1 components"),
         (lambda xt, x, k: pca_variant(xt, x, k, extra=-1), "k - 1 components"),
         (lambda xt, x, k: pca_variant(xt, x, k, own_mean=True), "centred with the mean of x"),

@@ -348,12 +348,26 @@ def _pca_inputs(rng, n_train, n, d):
     return draw(n_train) + offset, draw(n) + offset + rng.normal(0, 0.3, d)
 
 
+def _pca_inputs_axes(rng, n_train, n, d):
+    """Data whose principal directions are the coordinate axes, with variances INCREASING along them (the
+    training covariance is diagonal up to rounding). np.linalg.eig returns the eigenvalues of such a matrix in
+    the order of its diagonal, not sorted: an answer that takes its first k eigenvectors unsorted keeps the
+    k directions of smallest variance here (on the rotated data above eig happens to sort them)."""
+    scales = np.geomspace(0.5, 4, d) * rng.uniform(0.98, 1.02, d)  # neighbours at least 11% apart
+    a = rng.normal(size=(n_train, d))
+    q, _ = np.linalg.qr(a - a.mean(0))  # centred, exactly uncorrelated columns
+    offset = rng.uniform(1, 3, d)
+    return q * np.sqrt(n_train) * scales + offset, rng.normal(size=(n, d)) * scales + offset
+
+
 def _test_pca_reconstruct(f):
     rng = new_rng()
     d = int(rng.integers(8, 20))
-    for k in (1, int(rng.integers(2, d // 2))):  # one component and several in every run
+    problems = [(1, _pca_inputs), (int(rng.integers(2, d // 2)), _pca_inputs),  # one component and several
+                (int(rng.integers(1, d // 2)), _pca_inputs_axes)]
+    for k, inputs in problems:
         n_train, n = int(rng.integers(60, 120)), int(rng.integers(3, 8))  # n < d: a transpose shows
-        x_train, x = _pca_inputs(rng, n_train, n, d)
+        x_train, x = inputs(rng, n_train, n, d)
         call = f"pca_reconstruct(x_train, x, k={k}) for x_train of shape {x_train.shape}, x of shape {x.shape}"
         out = as_array(f(x_train, x, k), call)
         if out.shape == (n, k):
@@ -372,7 +386,8 @@ def _test_pca_reconstruct(f):
              "and the projection, and add it back at the end."),
             ((x - mean) @ vt[:k].T @ vt[:k], "add the training mean back: x_hat = mean + (x - mean) V_k V_k^T."),
             (mean + (x - mean) @ vt[-k:].T @ vt[-k:], "you kept the k directions of SMALLEST variance: keep the "
-             "top k (np.linalg.eigh sorts eigenvalues in ascending order; np.linalg.svd in descending)."),
+             "top k (np.linalg.eigh sorts eigenvalues in ascending order, np.linalg.svd in descending, and "
+             "np.linalg.eig does not sort them at all: sort them yourself, np.argsort(values)[::-1])."),
             (mean + (x - mean) @ vt[:k + 1].T @ vt[:k + 1], "you kept k + 1 components: keep exactly k."),
             (mean + (x - mean) @ vt[: max(k - 1, 0)].T @ vt[: max(k - 1, 0)], "you kept k - 1 components: keep "
              "exactly k."),
@@ -384,7 +399,8 @@ def _test_pca_reconstruct(f):
         ], rtol=1e-4, atol=1e-4)
         expect_close(out, ref, call, rtol=1e-4, atol=1e-4,
                      hint="x_hat = mean + (x - mean) V_k V_k^T, with V_k the top k right singular vectors of "
-                          "x_train - mean.")
+                          "x_train - mean (the eigenvectors of the k LARGEST eigenvalues of its covariance: "
+                          "np.linalg.eig returns them unsorted).")
 
 
 check_pca_reconstruct = make_check("pca_reconstruct", _test_pca_reconstruct)
