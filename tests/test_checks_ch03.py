@@ -50,6 +50,15 @@ def rep_latent_typed_in(m, lv):  # the notebook's latent size (8) typed in
     return m + ops.exp(0.5 * lv) * keras.random.normal((ops.shape(m)[0], 8))
 
 
+def antithetic(m):  # eps for the first half of the rows, -eps for the rest
+    half = keras.random.normal((ops.shape(m)[0] // 2, ops.shape(m)[1]))
+    return ops.concatenate([half, -half], axis=0)
+
+
+def rep_noise(draw):  # reparameterization with noise drawn by `draw(z_mean)`
+    return lambda m, lv: m + ops.exp(0.5 * lv) * draw(m)
+
+
 # ----------------------------------------------------------------------------- kl_divergence
 
 
@@ -210,7 +219,8 @@ def train_step_tf(x, encoder, decoder, optimizer, beta):  # TensorFlow ops, appl
 
 
 def step_variant(x, encoder, decoder, optimizer, beta, reduce="mean", beta_on="kl", pixel_mean=False, which="both",
-                 sign=1.0, code="sample", kl_on=True, apply=True, as_probabilities=False, per_example=False):
+                 sign=1.0, code="sample", kl_on=True, apply=True, as_probabilities=False, per_example=False,
+                 clip_probabilities=False):
     weights = {"both": encoder.trainable_weights + decoder.trainable_weights, "encoder": encoder.trainable_weights,
                "decoder": decoder.trainable_weights}[which]
     with tf.GradientTape() as tape:
@@ -219,6 +229,10 @@ def step_variant(x, encoder, decoder, optimizer, beta, reduce="mean", beta_on="k
             z = reparameterize(z_mean, z_log_var)
         elif code == "mean":
             z = z_mean
+        elif code == "shared":  # one eps for the whole batch
+            z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal((1, ops.shape(z_mean)[1]))
+        elif code == "variance":  # exp(log sigma^2) used as the standard deviation
+            z = z_mean + ops.exp(z_log_var) * keras.random.normal(ops.shape(z_mean))
         elif code == "seeded":
             z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=7)
         else:  # NumPy noise: drawn once when the step is traced
@@ -226,6 +240,9 @@ def step_variant(x, encoder, decoder, optimizer, beta, reduce="mean", beta_on="k
         logits = decoder(z)
         # as_probabilities: the logits taken for probabilities (Keras clips them into (0, 1))
         per_pixel = ops.binary_crossentropy(x, logits, from_logits=not as_probabilities)
+        if clip_probabilities:  # the sigmoid, clipped away from 0 and 1, then the cross-entropy
+            p = ops.clip(ops.sigmoid(logits), 1e-7, 1 - 1e-7)
+            per_pixel = -(x * ops.log(p) + (1 - x) * ops.log(1 - p))
         rec = ops.mean(per_pixel, axis=-1) if pixel_mean else ops.sum(per_pixel, axis=-1)
         kl_term = kl(z_mean, z_log_var) if kl_on else 0.0
         per = (rec + beta * kl_term) if beta_on == "kl" else (beta * rec + kl_term)
@@ -273,6 +290,11 @@ WRONG = {
         (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal((1, ops.shape(m)[1])), "every row of your z got"),
         (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.normal(()), "every row of your z got"),
         (lambda m, lv: m + ops.exp(0.5 * lv) * keras.random.uniform(ops.shape(m), -3**0.5, 3**0.5), "Gaussian"),
+        (rep_noise(lambda m: ops.sign(normal(m))), "Gaussian"),  # random signs +-1: mean 0, variance 1
+        (rep_noise(antithetic), "antithetic"),
+        (rep_noise(lambda m: ops.clip(normal(m), -3.0, 3.0)), "clipped or truncated"),
+        (rep_noise(lambda m: keras.random.truncated_normal(ops.shape(m))), "has standard deviation 0.8"),
+        (rep_noise(lambda m: keras.random.truncated_normal(ops.shape(m)) / 0.8796), "Gaussian"),
         (rep_numpy, "Inside a compiled training step"),
         (rep_numpy_eps, "every row of your z got"),
         (rep_python_seed, "the noise was fixed when TensorFlow traced the function"),
@@ -328,6 +350,9 @@ WRONG = {
         (lambda dec, n, d: ops.sigmoid(dec(keras.random.normal((n, 2)))), "expected (n, latent_dim)"),
         (lambda dec, n, d: ops.softmax(dec(keras.random.normal((n, d)))), "sigmoid(decoder(z))"),
         (lambda dec, n, d: ops.sigmoid(keras.random.normal((n, d))), "never called the decoder"),
+        (lambda dec, n, d: ops.sigmoid(dec(ops.clip(keras.random.normal((n, d)), -3.0, 3.0))), "clipped or truncated"),
+        (lambda dec, n, d: ops.sigmoid(dec(antithetic(ops.zeros((n, d))))), "antithetic"),
+        (lambda dec, n, d: ops.sigmoid(dec(ops.sign(keras.random.normal((n, d))))), "Gaussian"),
     ],
     "iw_log_likelihood": [
         (lambda *a: iw_variant(*a, reduce="mean"), "you averaged the log-weights"),
@@ -358,9 +383,12 @@ WRONG = {
         (lambda *a: step_variant(*a, apply=False), "no weight changed"),
         (lambda *a: step_variant(*a, code="mean"), "the same loss at every call"),
         (lambda *a: step_variant(*a, code="seeded"), "the same loss at every call"),
-        (lambda *a: step_variant(*a, code="numpy"), "the same loss at every call"),
+        (lambda *a: step_variant(*a, code="numpy"), "every example of the batch got the same eps"),  # one row's
         (lambda *a: step_variant(*a, per_example=True), "returned shape"),
         (lambda *a: step_variant(*a, as_probabilities=True), "the change of the weights"),
+        (lambda *a: step_variant(*a, clip_probabilities=True), "clipped into [1e-7, 1 - 1e-7]"),
+        (lambda *a: step_variant(*a, code="shared"), "every example of the batch got the same eps"),
+        (lambda *a: step_variant(*a, code="variance"), "sigma^2, the variance"),
     ],
 }
 

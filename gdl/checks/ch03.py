@@ -25,6 +25,7 @@ from gdl.checks import (
     compiled_errors,
     expect_close,
     expect_finite,
+    expect_standard_normal,
     fail,
     first_match,
     make_check,
@@ -99,6 +100,18 @@ def _expect_gradient(grad, expected, name, wrt):
 # ----------------------------------------------------------------------------- reparameterize
 
 
+def _expect_not_antithetic(eps, what):
+    """Fail when the second half of the rows of ``eps`` (n, d) mirrors the first (antithetic noise: eps, then
+    -eps), in either order. For independent rows each correlation is about N(0, 1 / (n d / 2)), and n d / 2 is
+    at least 8,000 here: 0.1 is 9 standard errors."""
+    h = len(eps) // 2
+    first, second = eps[:h].ravel(), eps[h:2 * h].ravel()
+    for other in (second, eps[h:2 * h][::-1].ravel()):
+        if np.corrcoef(first, other)[0, 1] < -0.1:
+            fail(f"the second half of your {what} mirrors the first (antithetic noise, -eps for half the rows): the "
+                 f"rows are not independent. Draw independent noise for every row, of the full shape.")
+
+
 def _test_reparameterize_once(f, rng, n, d):
     z_mean = rng.uniform(-3, 3, size=(n, d)).astype("float32")
     # log-variances away from 0, so that sigma, sigma^2 and log sigma^2 are all different
@@ -120,13 +133,19 @@ def _test_reparameterize_once(f, rng, n, d):
     std = eps.std(axis=0)
     if np.all(np.abs((z / sigma).std(axis=0) - 1) < 0.05) and np.all(np.abs((z / sigma).mean(axis=0)) < 0.1):
         fail("your z is not centred on z_mean (it is centred on 0): z = z_mean + exp(0.5 * z_log_var) * eps.")
+    def scaled_by(scale):
+        """True when noise / scale has unit spread where z_log_var > 0 AND where it is < 0 (a wrong scale gives a
+        spread that changes with z_log_var; noise of the wrong law does not fit both)."""
+        r = noise / scale
+        return all(abs(r[mask].std() - 1) < 0.05 for mask in (lv > 0, lv < 0))
+
     if np.any(np.abs(std - 1) > 0.05):
-        if np.all(np.abs((noise / np.exp(lv)).std(axis=0) - 1) < 0.05):
+        if scaled_by(np.exp(lv)):
             fail("the spread of your z is exp(z_log_var) = sigma^2, the variance: the standard deviation is "
                  "exp(0.5 * z_log_var).")
-        if np.all(np.abs((noise / np.abs(lv)).std(axis=0) - 1) < 0.05):
+        if scaled_by(np.abs(lv)):
             fail("you scaled eps by z_log_var itself: the standard deviation is exp(0.5 * z_log_var).")
-        if np.all(np.abs((noise / np.exp(0.25 * lv)).std(axis=0) - 1) < 0.05):
+        if scaled_by(np.exp(0.25 * lv)):
             fail("you scaled eps by exp(0.25 * z_log_var) = sqrt(sigma): the standard deviation is "
                  "exp(0.5 * z_log_var).")
         j = int(np.argmax(np.abs(std - 1)))
@@ -145,6 +164,9 @@ def _test_reparameterize_once(f, rng, n, d):
              "(shape of z_mean), not one per row shared by its coordinates.")
     if abs(np.corrcoef(eps[::2].ravel(), eps[1::2].ravel())[0, 1]) > 0.05:
         fail("the noise of different rows of z is correlated: draw an independent eps for every element.")
+    _expect_not_antithetic(eps, "eps")
+    expect_standard_normal(eps, "your eps = (z - z_mean) / exp(0.5 * z_log_var)",
+                           "Draw eps from N(0, I), keras.random.normal(ops.shape(z_mean)), and use it unchanged.")
     again = as_array(f(z_mean, z_log_var), "a second call")
     if np.array_equal(z, again):
         fail("two calls gave the same z: draw fresh noise in each call (keras.random.normal without a fixed seed).")
@@ -359,6 +381,9 @@ def _test_sample_prior_once(f, rng, n, latent_dim):
     if np.max(np.abs(corr - np.eye(latent_dim))) > 0.1:
         fail("the coordinates of your codes are correlated: draw every element of z independently, shape "
              "(n, latent_dim), not one number per sample shared by its coordinates.")
+    _expect_not_antithetic(z.astype("float64"), "codes")
+    expect_standard_normal(z, "your codes z", "Draw z from the prior N(0, I), keras.random.normal((n, latent_dim)), "
+                           "and give it to the decoder unchanged (no clipping).")
     logits = z.astype("float64") @ decoder.w
     if np.allclose(out, logits, rtol=1e-5, atol=1e-5):
         fail("you returned the decoder's logits: apply the sigmoid to get pixel probabilities in [0, 1].")
@@ -512,14 +537,18 @@ def _small_vae(rng, d_x, d_z, hidden, log_var_bias):
 
 
 def _step_loss(x, encoder, decoder, beta, z=None, rec_beta=1.0, pixel_mean=False, batch_sum=False, kl_on=True,
-               rec_on=True):
+               rec_on=True, clipped=False):
     """The loss a (possibly wrong) training step minimises, as a TensorFlow scalar; z = z_mean unless given."""
     import tensorflow as tf
 
     z_mean, z_log_var = encoder(x)
     z = z_mean if z is None else z
     logits = decoder(z)
-    per_pixel = tf.nn.softplus(logits) - x * logits
+    if clipped:
+        p = tf.clip_by_value(tf.sigmoid(logits), 1e-7, 1 - 1e-7)
+        per_pixel = -(x * tf.math.log(p) + (1 - x) * tf.math.log(1 - p))
+    else:
+        per_pixel = tf.nn.softplus(logits) - x * logits
     rec = tf.reduce_mean(per_pixel, axis=-1) if pixel_mean else tf.reduce_sum(per_pixel, axis=-1)
     kl = 0.5 * tf.reduce_sum(tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var, axis=-1)
     per_example = (rec_beta * rec if rec_on else 0.0) + (beta * kl if kl_on else 0.0)
@@ -541,8 +570,14 @@ def _test_train_step_update(f, rng, n, d_x, d_z, hidden, beta):
     import tensorflow as tf
 
     encoder, decoder = _small_vae(rng, d_x, d_z, hidden, log_var_bias=-30.0)
+    # two pixels the decoder gets confidently wrong (logits near +-30): a loss computed on probabilities, clipped
+    # into [1e-7, 1 - 1e-7] as Keras does, is flat there, so its gradient misses theirs
+    bias = decoder.layers[-1].bias
+    bias.assign(np.concatenate([[30.0, -30.0], np.asarray(bias)[2:]]).astype("float32"))
     enc_w, dec_w = encoder.trainable_weights, decoder.trainable_weights
-    x = tf.constant((rng.uniform(size=(n, d_x)) < 0.4).astype("float32"))
+    x = (rng.uniform(size=(n, d_x)) < 0.4).astype("float32")
+    x[:, :2] = [0.0, 1.0]
+    x = tf.constant(x)
     lr = 0.01
     before = [np.asarray(w, "float64") for w in enc_w + dec_w]
     ref_loss, ref_grads = _gradients(lambda: _step_loss(x, encoder, decoder, beta), enc_w + dec_w)
@@ -590,6 +625,10 @@ def _test_train_step_update(f, rng, n, d_x, d_z, hidden, beta):
             (update(beta=beta, kl_on=False), "the KL term is missing from your loss."),
             (update(beta=beta, rec_on=False), "the reconstruction term is missing from your loss."),
             (update(beta=1.0 / beta), "you divided the KL term by beta: multiply it."),
+            (update(beta=beta, clipped=True), "your loss is computed on probabilities clipped into [1e-7, 1 - 1e-7] "
+             "(the sigmoid, then a clip, or binary_crossentropy without from_logits=True): where the decoder is "
+             "confidently wrong the clip flattens the loss and its gradient vanishes. Use the cross-entropy from "
+             "the logits, ops.binary_crossentropy(x, logits, from_logits=True)."),
         ], rtol=2e-3, atol=1e-7)
         expect_close(flat, expected, "the change of the weights after one step of plain SGD", rtol=2e-3, atol=1e-7,
                      hint="One step: loss = mean over the batch of BCE (summed over pixels) + beta * KL; gradients "
@@ -631,12 +670,68 @@ def _test_train_step_noise(f, rng, d_x, d_z, beta):
              f"average {expected:.3f}: decode z = z_mean + exp(z_log_var / 2) * eps with eps ~ N(0, I).")
 
 
+def _recording(decoder):
+    """The decoder, wrapped so that the codes it is given in eager calls are kept (in ``.codes``)."""
+    import keras
+    import tensorflow as tf
+
+    class Recording(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.codes = decoder, []
+
+        def call(self, z, training=False):
+            if tf.executing_eagerly():
+                self.codes.append(np.asarray(z, dtype="float64"))
+            return self.inner(z)
+
+    return Recording()
+
+
+def _test_train_step_codes(f, rng, d_x, d_z, beta):
+    """One eager step on a large batch, learning rate 0: the codes given to the decoder must be
+    z_mean + exp(z_log_var / 2) * eps with eps ~ N(0, I) independent across rows and coordinates."""
+    import keras
+    import tensorflow as tf
+
+    log_var = 1.0  # sigma = 1.65, sigma^2 = 2.72, sqrt(sigma) = 1.28
+    encoder, decoder = _small_vae(rng, d_x, d_z, (8,), log_var_bias=log_var)
+    n = 5000
+    x = tf.constant((rng.uniform(size=(n, d_x)) < 0.4).astype("float32"))
+    recording = _recording(decoder)
+    f(x, encoder, recording, keras.optimizers.SGD(0.0), beta)
+    codes = [z for z in recording.codes if z.shape == (n, d_z)]
+    if not codes:  # the decoder was not called eagerly on the batch's codes: the other tests judge the step
+        return
+    z_mean = np.asarray(encoder(x)[0], dtype="float64")
+    eps = (codes[-1] - z_mean) / np.exp(0.5 * log_var)
+    if np.all(np.abs(eps) < 1e-6):  # z = z_mean: the test of the compiled steps below says so
+        return
+    if np.all(np.ptp(eps, axis=0) < 1e-3):
+        fail("every example of the batch got the same eps: draw eps of the full shape of z_mean "
+             "(reparameterize(z_mean, z_log_var)), one for each example and coordinate.")
+    std = float(eps.std())
+    for power, text in [(1.0, "exp(z_log_var) = sigma^2, the variance"), (0.25, "exp(z_log_var / 4) = sqrt(sigma)")]:
+        if abs(std - np.exp((power - 0.5) * log_var)) < 0.05 * np.exp((power - 0.5) * log_var):
+            fail(f"the codes your step decodes spread with standard deviation {text}: the standard deviation is "
+                 "exp(z_log_var / 2), z = z_mean + exp(0.5 * z_log_var) * eps.")
+    if abs(std - 1) > 0.05:
+        fail(f"the codes your step decodes have (z - z_mean) / exp(z_log_var / 2) of standard deviation {std:.3f}, "
+             "expected 1: z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I).")
+    if np.max(np.abs(np.corrcoef(eps, rowvar=False) - np.eye(d_z))) > 0.1:
+        fail("the noise of the coordinates of your codes is correlated: draw an independent eps for every element.")
+    _expect_not_antithetic(eps, "eps")
+    expect_standard_normal(eps, "the eps of the codes your step decodes", "Draw eps from N(0, I) "
+                           "(keras.random.normal(ops.shape(z_mean))) and use it unchanged.")
+
+
 def _test_vae_train_step(f):
     rng = new_rng()
     for hidden in [(int(rng.integers(6, 12)),), (int(rng.integers(6, 12)), int(rng.integers(4, 8)))]:
         beta = float(rng.choice([0.5, 2.0, 3.0]))
         _test_train_step_update(f, rng, int(rng.integers(3, 7)), int(rng.integers(10, 20)), int(rng.integers(2, 5)),
                                 hidden, beta)
+    _test_train_step_codes(f, rng, int(rng.integers(10, 20)), int(rng.integers(3, 5)), 1.0)
     _test_train_step_noise(f, rng, int(rng.integers(10, 20)), int(rng.integers(2, 5)), 1.0)
 
 
