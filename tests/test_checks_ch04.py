@@ -383,6 +383,9 @@ WRONG = {
                                coverage(s, m, std, c)[1]), "a mode counts only when"),
         (lambda s, m, std, c: (coverage(s, m, 1e9, c)[0], coverage(s, m, std, c)[1]), "count only the high-quality"),
         (lambda s, m, std, c: (len(m), coverage(s, m, std, c)[1]), "modes_covered is"),
+        # a count fitted to one problem: the modes the check's problem used to leave uncovered, typed in
+        (lambda s, m, std, c: (len(m) - 6, coverage(s, m, std, c)[1]), "modes_covered is"),
+        (lambda s, m, std, c: (6, coverage(s, m, std, c)[1]), "modes_covered is"),  # one problem's count
     ],
 }
 

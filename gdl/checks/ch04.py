@@ -481,16 +481,17 @@ def _coverage(samples, means, std, min_count, threshold=None):
     return int(np.sum(counts >= min_count)), float(good.mean())
 
 
-def _mode_problem(rng):
+def _mode_problem(rng, k=None, std=None, min_count=None, uncovered=0):
     """Samples of a mixture built so that every threshold matters and each mistake gives another answer.
 
     Means and std are multiples of 1/64 (exact in floating point), so a sample at exactly 3 std from its
     mean is at exactly 3 std in any correct computation. The sizes avoid the notebook's (8 modes,
     std 0.05, min_count 20), so that a constant copied from there fails.
     """
-    k = int(rng.integers(10, 14))
+    k = int(rng.integers(11, 15)) if k is None else k
     means = np.round(64 * _ring(k, float(rng.uniform(3.0, 4.0)))) / 64
-    std, min_count = int(rng.integers(2, 7)) / 64, int(rng.integers(5, 15))
+    std = int(rng.integers(2, 7)) / 64 if std is None else std
+    min_count = int(rng.integers(5, 15)) if min_count is None else min_count
 
     def around(j, count, low, high):
         r = std * rng.uniform(low, high, size=count)
@@ -514,8 +515,12 @@ def _mode_problem(rng):
         # mode 7 gets no sample
         around(8, 3 * min_count, 0.0, 2.9), means[8] + std * ladder[:, None] * axis,
     ]
+    # of the other modes, ``uncovered`` (at random) get too few high-quality samples, the rest many: the number
+    # of covered modes is not fixed by k, std and min_count
+    short = set(rng.permutation(np.arange(9, k))[:uncovered].tolist())
     for j in range(9, k):
-        parts.append(around(j, int(rng.integers(3 * min_count, 6 * min_count)), 0.0, 2.9))
+        count = int(rng.integers(1, min_count)) if j in short else int(rng.integers(3 * min_count, 6 * min_count))
+        parts.append(around(j, count, 0.0, 2.9))
     samples = rng.permutation(np.concatenate(parts))
     return samples, means, std, min_count
 
@@ -527,7 +532,14 @@ def _ring(k, radius):
 
 def _test_mode_coverage(f):
     rng = new_rng()
-    samples, means, std, min_count = _mode_problem(rng)
+    # two problems of the same size, std and min_count whose numbers of covered modes differ: a count typed in
+    # (or computed from those sizes alone) fails one of them
+    k, std, min_count = int(rng.integers(11, 15)), int(rng.integers(2, 7)) / 64, int(rng.integers(5, 15))
+    for uncovered in rng.choice(k - 9 + 1, size=2, replace=False):
+        _test_mode_coverage_once(f, *_mode_problem(rng, k, std, min_count, int(uncovered)))
+
+
+def _test_mode_coverage_once(f, samples, means, std, min_count):
     out = f(samples, means, std, min_count)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         fail(f"mode_coverage should return the pair (modes_covered, high_quality_fraction), got {type(out).__name__}.")
