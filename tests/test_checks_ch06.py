@@ -311,6 +311,12 @@ WRONG = {
         (lambda T, s: cos_parts(T, s, power=1), "square of the cosine"),
         (lambda T, s: cos_parts(T, s, offset=False), "Divide (t / T + s) by (1 + s)"),
         (lambda T, s: cos_parts(T, s, clip=0.99), "not 0.99"),
+        # clips the schedule does not have: beta_t from below, alpha_bar from below
+        (lambda T, s: np.clip(cos_parts(T, s), 1e-4, 0.999), "You clipped beta_t from below"),
+        (lambda T, s: np.clip(cos_parts(T, s), 1e-5, 0.999), "You clipped beta_t from below"),
+        (lambda T, s: np.minimum(1 - np.clip(cos_parts(T, s, what="alpha_bar"), 1e-4, 1)
+                                 / np.clip(np.concatenate([[1.0], cos_parts(T, s, what="alpha_bar")[:-1]]), 1e-4, 1),
+                                 0.999), "expected"),
         (cos_grid_T, "np.arange(T + 1)"),
         (lambda T, s: cos_parts(T, s)[:-1], "has shape"),
         (lambda T, s: cos_parts(1000, s), "has shape"),  # the notebook's T
