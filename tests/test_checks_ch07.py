@@ -340,6 +340,11 @@ def sn_top_k_before_temperature_probs(logits, temperature, rng, top_k=None):
     return sample_next(_top(np.asarray(logits, "float64"), top_k), 1.0, rng)
 
 
+def sn_top_k_ignores_temperature(logits, temperature, rng, top_k=None):
+    """With top_k set, the temperature is forgotten (only the top-k branch is wrong)."""
+    return sample_next(logits, 1.0 if top_k is not None else temperature, rng, top_k)
+
+
 # ----------------------------------------------------------------------------- generate
 
 
@@ -391,6 +396,26 @@ def gen_argmax(next_logits, prompt, n_new, temperature, rng, top_k=None):
 
 def gen_own_rng(next_logits, prompt, n_new, temperature, rng, top_k=None):
     return generate(next_logits, prompt, n_new, temperature, np.random.default_rng(0), top_k)
+
+
+def gen_top_k_ignores_temperature(next_logits, prompt, n_new, temperature, rng, top_k=None):
+    return generate(next_logits, prompt, n_new, 1.0 if top_k is not None else temperature, rng, top_k)
+
+
+def gen_global_rng(next_logits, prompt, n_new, temperature, rng, top_k=None):  # NumPy's global generator
+    tokens = np.asarray(prompt)
+    for _ in range(n_new):
+        new = sample_next(next_logits(tokens), temperature, np.random.default_rng(np.random.randint(2**31)), top_k)
+        tokens = np.concatenate([tokens, new[:, None]], axis=1)
+    return tokens
+
+
+def gen_fresh_rng_per_draw(next_logits, prompt, n_new, temperature, rng, top_k=None):  # an unseeded one per token
+    tokens = np.asarray(prompt)
+    for _ in range(n_new):
+        new = sample_next(next_logits(tokens), temperature, np.random.default_rng(), top_k)
+        tokens = np.concatenate([tokens, new[:, None]], axis=1)
+    return tokens
 
 
 def gen_last_window(next_logits, prompt, n_new, temperature, rng, top_k=None):
@@ -490,6 +515,7 @@ WRONG = {
         (sn_ignore_top_k, "keep the 1 largest"),
         (sn_first_row, "its own logits"),
         (sn_top_k_before_temperature_probs, "as if the temperature were 1"),
+        (sn_top_k_ignores_temperature, "with top_k set you ignored the temperature"),
     ],
     "generate": [
         (gen_no_feedback, "every time"),
@@ -502,6 +528,9 @@ WRONG = {
         (gen_last_window, "every time"),
         (gen_repeat_first, "every time"),
         (gen_one_extra_call, "one call per new token"),
+        (gen_top_k_ignores_temperature, "with top_k set the temperature was ignored"),
+        (gen_global_rng, "two generators seeded alike"),
+        (gen_fresh_rng_per_draw, "two generators seeded alike"),
     ],
 }
 

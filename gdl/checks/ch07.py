@@ -272,18 +272,24 @@ def _test_sample_next(f):
     draws = _as_indices(f(rows, 1.0, np.random.default_rng(3)), n, V, what)
     if not np.array_equal(draws, np.arange(n) % V):
         fail(f"{what}: row i must be drawn from its own logits (the softmax over the last axis).")
-    for k in (1, 3):
-        logits = np.tile(base, (n, 1))
-        what = f"sample_next(logits, 1.5, rng, top_k={k})"
-        draws = _as_indices(f(logits, 1.5, np.random.default_rng(4), top_k=k), n, V, what)
-        allowed = np.argsort(base)[-k:]
+    # top_k with a temperature far from 1, on logits whose top 3 are at least 0.5 apart: the temperature matters
+    spread = rng.permutation(np.linspace(-2.0, 2.0, V))
+    for k, temperature, row in ((1, 1.5, base), (3, 0.4, spread), (3, 1.5, base)):
+        logits = np.tile(row, (n, 1))
+        what = f"sample_next(logits, {temperature}, rng, top_k={k})"
+        draws = _as_indices(f(logits, temperature, np.random.default_rng(4), top_k=k), n, V, what)
+        allowed = np.argsort(row)[-k:]
         if not np.isin(draws, allowed).all():
             outside = int(draws[~np.isin(draws, allowed)][0])
-            rank = int(np.sum(base > base[outside])) + 1
+            rank = int(np.sum(row > row[outside])) + 1
             fail(f"{what} drew index {outside}, whose logit is only the {rank}th largest: keep the {k} largest "
                  "logits and set the others to -inf before the softmax.")
-        _frequencies_match(draws, _probs(base, 1.5, k), what,
-                           "Among the top_k logits, draw from the softmax of logits / temperature.")
+        counts = np.bincount(draws, minlength=V) / n
+        p, p1 = _probs(row, temperature, k), _probs(row, 1.0, k)
+        if np.abs(counts - p1).max() < 0.02 and np.abs(p - p1).max() > 0.1:  # 0.08 is 12 standard errors
+            fail(f"{what}: among the top {k} logits the draws follow the softmax at temperature 1: with top_k set "
+                 "you ignored the temperature. Divide the logits by the temperature as well, then keep the top k.")
+        _frequencies_match(draws, p, what, "Among the top_k logits, draw from the softmax of logits / temperature.")
     draws = _as_indices(f(np.tile(base, (n, 1)), 1.5, np.random.default_rng(5), top_k=None), n, V,
                         "sample_next(..., top_k=None)")
     _frequencies_match(draws, _probs(base, 1.5), "sample_next(logits, 1.5, rng, top_k=None)",
@@ -339,19 +345,35 @@ def _test_generate(f):
     def next_fixed(tokens):
         return np.tile(base, (len(tokens), 1))
 
+    spread = rng.permutation(np.linspace(-2.0, 2.0, V))  # top logits 0.4 apart or more: the temperature shows
+
+    def next_spread(tokens):
+        return np.tile(spread, (len(tokens), 1))
+
     start = np.zeros((m, 1), dtype=int)
-    for temperature, k in ((0.5, None), (2.0, None), (1.0, 2)):
+    for temperature, k in ((0.5, None), (2.0, None), (1.0, 2), (0.4, 3)):
         what = f"generate(next_logits, prompt, 1, temperature={temperature}, rng, top_k={k})"
-        out = as_array(f(next_fixed, start, 1, temperature, np.random.default_rng(7), top_k=k), what)
+        source = next_spread if temperature == 0.4 else next_fixed
+        base_now = spread if temperature == 0.4 else base
+        out = as_array(f(source, start, 1, temperature, np.random.default_rng(7), top_k=k), what)
         if out.shape != (m, 2):
             fail(f"{what} has shape {out.shape}, expected {(m, 2)}.")
         draws = out[:, 1].astype(int)
         expect_finite(out, what)
-        if k is not None and not np.isin(draws, np.argsort(base)[-k:]).all():
+        if k is not None and not np.isin(draws, np.argsort(base_now)[-k:]).all():
             fail(f"{what} drew outside the {k} largest logits: pass top_k on to sample_next.")
-        _frequencies_match(draws, _probs(base, temperature, k), what,
-                           "Pass temperature (and top_k) on to sample_next at every step.")
+        counts = np.bincount(draws, minlength=V) / m
+        p, p1 = _probs(base_now, temperature, k), _probs(base_now, 1.0, k)
+        if k is not None and np.abs(counts - p1).max() < 0.02 and np.abs(p - p1).max() > 0.1:
+            fail(f"{what}: among the top {k} logits the draws follow the softmax at temperature 1: with top_k set "
+                 "the temperature was ignored. Pass both temperature and top_k on to sample_next.")
+        _frequencies_match(draws, p, what, "Pass temperature (and top_k) on to sample_next at every step.")
     a = as_array(f(next_fixed, start, 3, 1.0, np.random.default_rng(8)), "generate")
+    again = as_array(f(next_fixed, start, 3, 1.0, np.random.default_rng(8)), "generate")
+    if not np.array_equal(a, again):
+        fail("generate gave different tokens for two generators seeded alike: draw every token from the rng you "
+             "are given (pass it on to sample_next), not from np.random or a new generator per draw, so that "
+             "results are reproducible.")
     b = as_array(f(next_fixed, start, 3, 1.0, np.random.default_rng(9)), "generate")
     if np.array_equal(a, b):
         fail("generate gave the same tokens for two differently seeded rngs: pass the rng you are given on to "
