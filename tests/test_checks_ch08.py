@@ -198,10 +198,18 @@ def langevin_numpy_sqrt(x, score_fn, step_size, z):  # np.sqrt of a Python float
     return x + step_size * score_fn(x) / 2 + noise
 
 
+def langevin_float32(x, score_fn, step_size, z, noise_scale=None):
+    """In float32 throughout (as a GPU step runs): good to float32 precision, not to 1e-6 of a small result."""
+    x, z = tf.cast(x, tf.float32), tf.cast(z, tf.float32)
+    noise = tf.sqrt(tf.constant(step_size, tf.float32)) if noise_scale is None else noise_scale(step_size)
+    return x + 0.5 * step_size * tf.cast(score_fn(x), tf.float32) + noise * z
+
+
 LANGEVIN_WRONG = [
     (lambda x, s, e, z: x + e * s(x) + np.sqrt(e) * z, "step_size / 2"),
     (lambda x, s, e, z: x - 0.5 * e * s(x) + np.sqrt(e) * z, "UP the score"),
     (lambda x, s, e, z: x + 0.5 * e * s(x) + e * z, "not step_size"),
+    (lambda x, s, e, z: langevin_float32(x, s, e, z, noise_scale=lambda e: e), "not step_size"),  # in float32
     (lambda x, s, e, z: x + 0.5 * e * s(x) + z, "Scale the noise"),
     (lambda x, s, e, z: x + 0.5 * e * s(x) + np.sqrt(e) * z / 2, "Only the drift"),
     (lambda x, s, e, z: x + 0.5 * e * s(x) + np.sqrt(e / 2) * z, "Only the drift"),
@@ -269,7 +277,7 @@ REFERENCES = {
     "free_energy": [free_energy_tf, free_energy_ops64, free_energy_logaddexp],
     "gibbs_step": [gibbs_tf, gibbs_ops],
     "cd_gradient": [cd_tf, cd_einsum],
-    "langevin_step": [langevin, langevin_ops, langevin_numpy_sqrt],
+    "langevin_step": [langevin, langevin_ops, langevin_numpy_sqrt, langevin_float32],
     "dsm_loss": [dsm, dsm_ops],
 }
 

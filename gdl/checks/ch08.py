@@ -20,7 +20,7 @@ and hidden biases c (d_h,); E(v, h) = -b.v - c.h - v W h.
 
 import numpy as np
 
-from gdl.checks import as_array, compiled_errors, expect_close, expect_shape, fail, make_check, new_rng
+from gdl.checks import as_array, compiled_errors, expect_close, expect_finite, expect_shape, fail, make_check, new_rng
 
 _TF_HINT = ("Use TensorFlow or keras.ops operations (tf.nn.softplus, tf.sigmoid, @, tf.reduce_sum) rather than "
             "NumPy, and no .numpy() or float(): inside a compiled step the values are symbolic tensors.")
@@ -303,9 +303,25 @@ def _test_langevin_step(f):
             return _score_np(y_arr, centre, scale)
 
         call = f"langevin_step(x, score_fn, step_size={step}, z) for x of shape {(n, d)}"
-        out = expect_shape(f(x, score, step, z), (n, d), call)
+        raw = f(x, score, step, z)
+        out = expect_shape(raw, (n, d), call)
         s = _score_np(x, centre, scale)
         ref = x + 0.5 * step * s + np.sqrt(step) * z
+        tol = 1e-8 + 1e-6 * np.abs(ref)
+        if "float32" in str(getattr(raw, "dtype", "")):
+            # float32 arithmetic: each term is rounded to 2^-24 of its size (x itself too, and the score is then
+            # taken at a rounded x), so the sum is only good to a few 2^-24 of the terms' sizes, however small
+            # the result; float64 answers keep the tolerance above
+            terms = np.abs(x) * (1 + step * (1 / scale**2 + 1)) + np.abs(0.5 * step * s) + np.abs(np.sqrt(step) * z)
+            tol = tol + 4 * 2.0**-24 * terms
+
+        def _close(a, b, rtol=None, atol=None):  # noqa: F811 (the tolerance above, for float32 answers too)
+            try:
+                a = np.asarray(a, dtype="float64")
+            except Exception:
+                return False
+            return a.shape == np.shape(b) and bool(np.all(np.abs(a - b) <= tol))
+
         if _close(out, ref, rtol=1e-6, atol=1e-8):
             continue
         if not calls:
@@ -326,7 +342,10 @@ def _test_langevin_step(f):
         y = x + np.sqrt(step) * z
         if _close(out, y + 0.5 * step * _score_np(y, centre, scale), rtol=1e-6, atol=1e-8):
             fail("Evaluate the score at the current x, before adding the noise.")
-        expect_close(out, ref, call, rtol=1e-6, atol=1e-8, hint="x + step/2 * score_fn(x) + sqrt(step) * z.")
+        expect_finite(out, call)
+        i = np.unravel_index(np.argmax(np.abs(out - ref) - tol), out.shape)
+        fail(f"{call} at index {tuple(int(j) for j in i)} is {out[i]:.9g}, expected {ref[i]:.9g}. "
+             "x + step/2 * score_fn(x) + sqrt(step) * z.")
     graph, _ = _in_graph(lambda x_, z_: f(x_, _score_tf(centre, scale), step, z_), "langevin_step", (x, z))
     expect_close(graph, x + 0.5 * step * _score_np(x, centre, scale) + np.sqrt(step) * z,
                  "langevin_step(...) inside a tf.function", rtol=1e-4, atol=1e-4)
