@@ -166,16 +166,16 @@ def _copying(fn):
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def arg_name(i):
-        return positional[i] if i < len(positional) else f"number {i + 1}"
+        return f"`{positional[i]}`" if i < len(positional) else f"number {i + 1}"
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         given = [(arg_name(i), a, copy(a)) for i, a in enumerate(args)]
-        given_kw = [(k, v, copy(v)) for k, v in kwargs.items()]
+        given_kw = [(f"`{k}`", v, copy(v)) for k, v in kwargs.items()]
         out = fn(*(c for _, _, c in given), **{k: c for k, _, c in given_kw})
         for name, original, passed in given + given_kw:
             if isinstance(original, np.ndarray) and not _unchanged(original, passed):
-                fail(f"your function changed its input `{name}` in place: leave the arrays you are given as they "
+                fail(f"your function changed its input {name} in place: leave the arrays you are given as they "
                      "are (compute on a copy, `x = x + 1` rather than `x += 1`), since the caller still uses them.")
         return out
 
