@@ -329,7 +329,7 @@ def _test_cosine_betas(f):
         ref = _cosine(T, s)
         slack = _float32_slack(T, s) if "float32" in str(getattr(raw, "dtype", "")) and T > 1000 else 0.0
 
-        def _close(a, b, atol, rtol):  # noqa: F811 (with the float32 slack of the long schedule)
+        def _close(a, b, atol, rtol, slack=slack):  # noqa: F811 (the float32 slack of the long schedule)
             a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
             return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b) + slack))
 

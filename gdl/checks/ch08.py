@@ -315,7 +315,7 @@ def _test_langevin_step(f):
             terms = np.abs(x) * (1 + step * (1 / scale**2 + 1)) + np.abs(0.5 * step * s) + np.abs(np.sqrt(step) * z)
             tol = tol + 4 * 2.0**-24 * terms
 
-        def _close(a, b, rtol=None, atol=None):  # noqa: F811 (the tolerance above, for float32 answers too)
+        def _close(a, b, rtol=None, atol=None, tol=tol):  # noqa: F811 (the tolerance above, float32 too)
             try:
                 a = np.asarray(a, dtype="float64")
             except Exception:
