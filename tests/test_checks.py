@@ -179,6 +179,23 @@ def test_a_function_that_changes_its_input_in_place_fails_though_its_value_is_ri
     assert r.status == checks.FAILED and "your function changed its input `x` in place" in r.message
 
 
+def test_keyword_arguments_reach_the_learner_under_their_own_names():
+    """Checks hand NumPy inputs over as copies, keyword arguments too (Exercise 4.1 passes `smoothing=`)."""
+
+    def scaled(f):
+        x = np.arange(3.0)
+        out = checks.as_array(f(x, scale=np.float64(2.0)), "f")
+        checks.expect_close(out, 2 * np.arange(3.0), "f(x, scale=2)")
+
+    check = checks.make_check("scaled", scaled)
+
+    def times(x, scale=1.0):
+        return x * scale
+
+    r = check.evaluate(times)
+    assert r.status == checks.PASSED, r.message
+
+
 # ----------------------------------------------------------------------------- the standard, for every chapter
 
 CHAPTER_TESTS = sorted((ROOT / "tests").glob("test_checks_ch[0-9][0-9].py"))

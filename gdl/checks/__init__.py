@@ -171,8 +171,9 @@ def _copying(fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         given = [(arg_name(i), a, copy(a)) for i, a in enumerate(args)]
-        given_kw = [(f"`{k}`", v, copy(v)) for k, v in kwargs.items()]
-        out = fn(*(c for _, _, c in given), **{k: c for k, _, c in given_kw})
+        copies_kw = {k: copy(v) for k, v in kwargs.items()}
+        given_kw = [(f"`{k}`", v, copies_kw[k]) for k, v in kwargs.items()]
+        out = fn(*(c for _, _, c in given), **copies_kw)
         for name, original, passed in given + given_kw:
             if isinstance(original, np.ndarray) and not _unchanged(original, passed):
                 fail(f"your function changed its input {name} in place: leave the arrays you are given as they "
