@@ -381,6 +381,19 @@ def _culprit(err, functions):
 # --------------------------------------------------------------------------- helpers for tests
 
 
+def batch_shapes(rng):
+    """A batch of points (n, d) and a batch of images (n, h, w, c), n never equal to another axis (Chapters 6, 9)."""
+    n = int(rng.integers(9, 16))
+    image = (n + 1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 4)))
+    return [(n, int(rng.integers(2, 7))), image]
+
+
+def same_values(a, b, atol=1e-6, rtol=1e-5):
+    """True when ``a`` and ``b`` have the same shape and agree within the tolerances, compared in float64."""
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
+
+
 def as_array(value, what):
     """Convert the learner's return value (NumPy, TensorFlow, list) to a float64 array, or fail."""
     try:

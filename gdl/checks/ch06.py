@@ -26,12 +26,14 @@ from gdl.checks import (
     _learner_line,
     _short,
     as_array,
+    batch_shapes,
     expect_close,
     expect_finite,
     expect_shape,
     fail,
     make_check,
     new_rng,
+    same_values,
 )
 
 
@@ -49,20 +51,10 @@ def _q(x0, t, alpha_bar, eps):
     return np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
 
 
-def _close(a, b, atol=1e-6, rtol=1e-5):
-    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
-    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
-
 
 # In float32, 1 - alpha_bar near t = 0 (about 1e-4) keeps only a few digits: x_t is then good to about 1e-5.
 _Q_ATOL = 1e-5
 
-
-def _shapes(rng):
-    """A batch of points (n, d) and a batch of images (n, h, w, c), n never equal to another axis."""
-    n = int(rng.integers(9, 16))
-    image = (n + 1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 4)))
-    return [(n, int(rng.integers(2, 7))), image]
 
 
 def _timesteps(rng, n, T):
@@ -96,7 +88,7 @@ def _test_alpha_bar(f):
         expect_finite(out, "alpha_bar")
         b = betas.astype("float64")
         ref = np.cumprod(1 - b)
-        if _close(out, ref):
+        if same_values(out, ref):
             continue
         candidates = [
             (np.cumprod(b), "Multiply the alphas, alpha_t = 1 - beta_t, not the betas."),
@@ -115,7 +107,7 @@ def _test_alpha_bar(f):
                                        "(np.cumprod), not the product of all of them."),
         ]
         for value, message in candidates:
-            if _close(out, value):
+            if same_values(out, value):
                 fail(message)
         expect_close(out, ref, what, hint="alpha_bar_t = prod_{s <= t} (1 - beta_s).")
 
@@ -124,7 +116,7 @@ def _test_q_sample(f):
     rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng))
     T = len(alpha_bar)
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         x0, eps = rng.uniform(-1, 1, size=shape), rng.normal(size=shape)
         t = _timesteps(rng, shape[0], T)
@@ -132,7 +124,7 @@ def _test_q_sample(f):
         out = expect_shape(_call(f, (x0, t, alpha_bar, eps), what), shape, what)
         expect_finite(out, what)
         ref = _q(x0, t, alpha_bar, eps)
-        if _close(out, ref, _Q_ATOL):
+        if same_values(out, ref, _Q_ATOL):
             continue
         a = _shape_of(alpha_bar[t], x0)
         candidates = [
@@ -154,9 +146,9 @@ def _test_q_sample(f):
                                             "row."),
         ]
         for value, message in candidates:
-            if _close(out, value, _Q_ATOL):
+            if same_values(out, value, _Q_ATOL):
                 fail(f"With {kind}: {message}")
-        if not _close(_call(f, (x0, t, alpha_bar, eps), what), out):
+        if not same_values(_call(f, (x0, t, alpha_bar, eps), what), out):
             fail(f"With {kind}: your q_sample gives another x_t for the same inputs, so it draws noise of its own: "
                  "use the eps argument.")
         expect_close(out, ref, what, atol=_Q_ATOL,
@@ -185,7 +177,7 @@ def _test_diffusion_loss(f):
     rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng))
     T = len(alpha_bar)
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         model = _fake_model(rng, shape, T)
         x0, eps = rng.uniform(-1, 1, size=shape), rng.normal(size=shape)
@@ -242,7 +234,7 @@ def _test_reverse_step(f):
     betas = _betas(rng)
     alpha_bar = np.cumprod(1 - betas)
     T = len(betas)
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         x_t, eps_pred, z = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
         for i in (int(rng.integers(2, T - 1)), T - 1, 1, 0):
@@ -250,14 +242,14 @@ def _test_reverse_step(f):
             out = expect_shape(_call(f, (x_t, i, eps_pred, betas, alpha_bar, z), what), shape, what)
             expect_finite(out, what)
             ref = _step(x_t, i, eps_pred, betas, alpha_bar, z)
-            if _close(out, ref):
+            if same_values(out, ref):
                 continue
             b, ab = betas[i], alpha_bar[i]
             mean = ref - (np.sqrt(b) * z if i > 0 else 0.0)
             noise = np.sqrt(b) * z if i > 0 else 0.0
-            if i == 0 and _close(out, mean + np.sqrt(b) * z):
+            if i == 0 and same_values(out, mean + np.sqrt(b) * z):
                 fail("At the last step (t index 0) add no noise: return the mean alone.")
-            if i > 0 and _close(out, mean):
+            if i > 0 and same_values(out, mean):
                 fail(f"At t index {i} add the noise sqrt(beta_t) z (only index 0 has none): without it every sample "
                      "follows the same path and the samples lose their diversity.")
             candidates = [
@@ -288,9 +280,9 @@ def _test_reverse_step(f):
                                                                                       "alpha_bar with t itself (t - 1 "
                                                                                       "= -1 is the last timestep)."))
             for value, message in candidates:
-                if _close(out, value):
+                if same_values(out, value):
                     fail(f"With {kind} at t index {i}: {message}")
-            if not _close(_call(f, (x_t, i, eps_pred, betas, alpha_bar, z), what), out):
+            if not same_values(_call(f, (x_t, i, eps_pred, betas, alpha_bar, z), what), out):
                 fail(f"With {kind} at t index {i}: your reverse_step gives another result for the same inputs, so it "
                      "draws noise of its own: use the z argument.")
             hint = "x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_pred) / sqrt(1 - beta_t) + sqrt(beta_t) z."
@@ -329,11 +321,11 @@ def _test_cosine_betas(f):
         ref = _cosine(T, s)
         slack = _float32_slack(T, s) if "float32" in str(getattr(raw, "dtype", "")) and T > 1000 else 0.0
 
-        def _close(a, b, atol, rtol, slack=slack):  # noqa: F811 (the float32 slack of the long schedule)
+        def close_with_slack(a, b, atol, rtol, slack=slack):  # the float32 slack of the long schedule
             a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
             return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b) + slack))
 
-        if _close(out, ref, _COS_ATOL, _COS_RTOL):
+        if close_with_slack(out, ref, _COS_ATOL, _COS_RTOL):
             continue
         t = np.arange(T + 1)
         g = np.cos((t / T + s) / (1 + s) * np.pi / 2) ** 2
@@ -361,7 +353,7 @@ def _test_cosine_betas(f):
                                "schedule does not have: beta_t = min(1 - alpha_bar_t / alpha_bar_{t-1}, 0.999), "
                                "whose first betas are smaller than that for a long schedule."))
         for value, message in candidates:
-            if value.shape == out.shape and _close(out, value, _COS_ATOL, _COS_RTOL):
+            if value.shape == out.shape and close_with_slack(out, value, _COS_ATOL, _COS_RTOL):
                 fail(f"With T = {T}: {message}")
         hint = ("alpha_bar_t = f(t) / f(0), f(t) = cos^2((t / T + s) / (1 + s) pi / 2); "
                 "beta_t = min(1 - alpha_bar_t / alpha_bar_{t-1}, 0.999).")
@@ -419,7 +411,7 @@ def _test_ddim_step(f):
     rng = new_rng()
     alpha_bar = np.cumprod(1 - _betas(rng, 40, 200))
     T = len(alpha_bar)
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         x_t, eps_pred = rng.normal(size=shape), rng.normal(size=shape)
         middle = int(rng.integers(T // 2, T - 1))
@@ -429,7 +421,7 @@ def _test_ddim_step(f):
             out = expect_shape(_call(f, (x_t, i, i_prev, eps_pred, alpha_bar), what), shape, what)
             expect_finite(out, what)
             ref = _ddim(x_t, i, i_prev, eps_pred, alpha_bar)
-            if _close(out, ref, _Q_ATOL):
+            if same_values(out, ref, _Q_ATOL):
                 continue
             a = alpha_bar[i]
             a_prev = alpha_bar[i_prev] if i_prev >= 0 else 1.0
@@ -464,9 +456,9 @@ def _test_ddim_step(f):
                 candidates.append((_ddim(x_t, i - 1, i_prev, eps_pred, alpha_bar),
                                    "Off by one: index alpha_bar with t itself."))
             for value, message in candidates:
-                if _close(out, value, _Q_ATOL):
+                if same_values(out, value, _Q_ATOL):
                     fail(f"With {kind}, t = {i}, t_prev = {i_prev}: {message}")
-            if not _close(_call(f, (x_t, i, i_prev, eps_pred, alpha_bar), what), out, 1e-9, 1e-9):
+            if not same_values(_call(f, (x_t, i, i_prev, eps_pred, alpha_bar), what), out, 1e-9, 1e-9):
                 fail(f"With {kind}: your ddim_step gives another result for the same inputs; DDIM (eta = 0) "
                      "is deterministic: draw no noise.")
             expect_close(out, ref, what, atol=_Q_ATOL, hint="x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); x_prev = "

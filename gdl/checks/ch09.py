@@ -20,6 +20,7 @@ from gdl.checks import (
     _learner_line,
     _short,
     as_array,
+    batch_shapes,
     compiled_errors,
     expect_close,
     expect_finite,
@@ -27,17 +28,12 @@ from gdl.checks import (
     fail,
     make_check,
     new_rng,
+    same_values,
 )
 
 _TF_HINT = ("Write it with operations that work on tensors too (arithmetic, keras.ops.mean): no NumPy calls on the "
             "velocity's output, no .numpy(), no float() of a tensor.")
 
-
-def _shapes(rng):
-    """A batch of points (n, d) and a batch of images (n, h, w, c), n never equal to another axis."""
-    n = int(rng.integers(9, 16))
-    image = (n + 1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 4)))
-    return [(n, int(rng.integers(2, 7))), image]
 
 
 def _times(rng, n):
@@ -48,10 +44,6 @@ def _times(rng, n):
 def _col(t, x):
     return np.asarray(t, dtype="float64").reshape((-1,) + (1,) * (np.ndim(x) - 1))
 
-
-def _close(a, b, atol=1e-6, rtol=1e-5):
-    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
-    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
 
 
 def _call(f, args, what):
@@ -79,7 +71,7 @@ def _pair(out, what):
 
 def _test_interpolate(f):
     rng = new_rng()
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         x0, x1 = rng.normal(size=shape), rng.uniform(-1, 1, size=shape)
         t = _times(rng, shape[0])
@@ -91,7 +83,7 @@ def _test_interpolate(f):
         expect_finite(target, "the target")
         c = _col(t, x1)
         ref = (1 - c) * x0 + c * x1
-        if not _close(x_t, ref):
+        if not same_values(x_t, ref):
             candidates = [
                 (c * x0 + (1 - c) * x1, "The path runs from noise at t = 0 to data at t = 1: x_t = (1 - t) x0 + t x1 "
                                         "(you have the two ends swapped)."),
@@ -103,11 +95,11 @@ def _test_interpolate(f):
                 ((1 - t[0]) * x0 + t[0] * x1, "Each example has its own time t[i]: do not use the first one for all."),
             ]
             for value, message in candidates:
-                if _close(x_t, value):
+                if same_values(x_t, value):
                     fail(f"With {kind}: {message}")
             expect_close(x_t, ref, f"x_t from {what}", hint="x_t[i] = (1 - t[i]) x0[i] + t[i] x1[i].")
         ref_target = x1 - x0
-        if not _close(target, ref_target):
+        if not same_values(target, ref_target):
             candidates = [
                 (x0 - x1, "The velocity points from the noise to the data: d x_t / dt = x1 - x0, not x0 - x1."),
                 (x1, "The target is the velocity of the path, d x_t / dt = x1 - x0, not the data itself."),
@@ -116,7 +108,7 @@ def _test_interpolate(f):
                 (c * (x1 - x0), "The velocity of the straight path does not depend on t: it is x1 - x0."),
             ]
             for value, message in candidates:
-                if _close(target, value):
+                if same_values(target, value):
                     fail(f"With {kind}: {message}")
             expect_close(target, ref_target, f"the target from {what}", hint="target = x1 - x0.")
 
@@ -142,7 +134,7 @@ def _velocity_np(rng, shape):
 
 def _test_flow_matching_loss(f):
     rng = new_rng()
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         velocity, w, phase = _velocity_np(rng, shape)
         x0, x1 = rng.normal(size=shape), rng.uniform(-1, 1, size=shape)
@@ -276,7 +268,7 @@ def _heun(v, x, steps, corrector="trapezoid"):
 
 def _sampler_test(f, name, steps_factor, reference, candidates_for):
     rng = new_rng()
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         for steps in (int(rng.integers(3, 8)), 1):
             field = _Counted(rng, shape)
@@ -285,7 +277,7 @@ def _sampler_test(f, name, steps_factor, reference, candidates_for):
             out = expect_shape(_call(f, (field, x0, steps), what), shape, what)
             expect_finite(out, what)
             ref = reference(field.pure, x0, steps)
-            if _close(out, ref, atol=1e-5, rtol=1e-5):
+            if same_values(out, ref, atol=1e-5, rtol=1e-5):
                 calls = len(field.times)
                 if calls != steps_factor * steps:
                     fail(f"{what} gives the right x at t = 1 but called the velocity {calls} times; {name} with "
@@ -294,7 +286,7 @@ def _sampler_test(f, name, steps_factor, reference, candidates_for):
                     fail(f"{what}: Euler evaluates the velocity at the start of each step, never at t = 1.")
                 continue
             for value, message in candidates_for(field.pure, x0, steps):
-                if _close(out, value, atol=1e-5, rtol=1e-5):
+                if same_values(out, value, atol=1e-5, rtol=1e-5):
                     fail(f"With {kind} and {steps} steps: {message}")
             if field.times and min(field.times) > 1e-9:
                 fail(f"{what}: the first evaluation should be at t = 0, where the noise x0 starts; your first was at "
@@ -377,7 +369,7 @@ def _test_heun(f):
 
 def _test_guided_velocity(f):
     rng = new_rng()
-    for shape in _shapes(rng):
+    for shape in batch_shapes(rng):
         kind = "points" if len(shape) == 2 else "images"
         v_cond, v_uncond = rng.normal(size=shape), rng.normal(size=shape)
         for w in (float(rng.uniform(1.5, 6.0)), float(rng.uniform(0.1, 0.9)), 0.0, 1.0):
@@ -385,7 +377,7 @@ def _test_guided_velocity(f):
             out = expect_shape(_call(f, (v_cond, v_uncond, w), what), shape, what)
             expect_finite(out, what)
             ref = v_uncond + w * (v_cond - v_uncond)
-            if _close(out, ref):
+            if same_values(out, ref):
                 continue
             candidates = [
                 (v_cond + w * (v_cond - v_uncond), "Start from the unconditional prediction: v_uncond + w (v_cond - "
@@ -400,7 +392,7 @@ def _test_guided_velocity(f):
                                                     "for w > 1."),
             ]
             for value, message in candidates:
-                if _close(out, value):
+                if same_values(out, value):
                     fail(f"With {kind}, w = {w:.3g}: {message}")
             expect_close(out, ref, what, hint="v_uncond + w (v_cond - v_uncond).")
 
