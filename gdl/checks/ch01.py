@@ -107,10 +107,14 @@ def _test_gaussian_log_density(f):
 
 def _test_fit_gaussian(f):
     rng = new_rng()
-    for n in [int(rng.integers(2, 6)), int(rng.integers(50, 300))]:
+    # The formulas hold for any data, so the last problem is skewed: there the median, which can come
+    # within the tolerance of the average on a symmetric sample, is far from it.
+    for n, noise in [(int(rng.integers(2, 6)), rng.standard_normal),
+                     (int(rng.integers(50, 300)), rng.standard_normal),
+                     (int(rng.integers(50, 300)), rng.exponential)]:
         mu = rng.choice([-1, 1]) * rng.uniform(1.0, 5.0)  # far from 0: sqrt(mean(x^2)) is not the std
         sigma = rng.uniform(0.5, 4.0)
-        x = mu + sigma * rng.standard_normal(n)
+        x = mu + sigma * noise(size=n)
         out = _pair(f(x), "fit_gaussian", "mu_hat", "sigma_hat")
         mu_hat, sigma_hat = as_array(out[0], "mu_hat"), as_array(out[1], "sigma_hat")
         if mu_hat.shape != () or sigma_hat.shape != ():
