@@ -86,18 +86,22 @@ class _Unavailable(Exception):
 # --------------------------------------------------------------------------- public loaders
 
 
-def mnist():
-    """MNIST digits: ``(x_train, y_train), (x_test, y_test)``; images float32 in [0, 1], (n, 28, 28)."""
-    return load("mnist")
+def mnist(verbose=True):
+    """MNIST digits: ``(x_train, y_train), (x_test, y_test)``; images float32 in [0, 1], (n, 28, 28).
+
+    ``verbose=False`` leaves out the line that names the source (for helpers that load the set again).
+    """
+    return load("mnist", verbose)
 
 
-def fashion_mnist():
+def fashion_mnist(verbose=True):
     """Fashion-MNIST: ``(x_train, y_train), (x_test, y_test)``; images float32 in [0, 1], (n, 28, 28)."""
-    return load("fashion_mnist")
+    return load("fashion_mnist", verbose)
 
 
-def load(name):
-    """Load an image data set by name (``"mnist"`` or ``"fashion_mnist"``) through the offline chain."""
+def load(name, verbose=True):
+    """Load an image data set by name (``"mnist"`` or ``"fashion_mnist"``) through the offline chain;
+    ``verbose`` prints which source it came from."""
     if name not in _SOURCES:
         raise ValueError(f"Unknown data set {name!r}; choose one of {', '.join(sorted(_SOURCES))}.")
     tried = []
@@ -112,9 +116,8 @@ def load(name):
             continue
         x_train, x_test = _as_images(x_train), _as_images(x_test)
         y_train, y_test = y_train.astype("int32"), y_test.astype("int32")
-        print(
-            f"{_TITLES[name]}: {len(x_train):,} train + {len(x_test):,} test images from {where}."
-        )
+        if verbose:
+            print(f"{_TITLES[name]}: {len(x_train):,} train + {len(x_test):,} test images from {where}.")
         return (x_train, y_train), (x_test, y_test)
     raise DataUnavailableError(
         f"Could not load {_TITLES[name]}. Tried:\n" + "\n".join(tried) + "\n" + _HOW_TO_GET[name]

@@ -89,7 +89,7 @@ def mnist_autoencoder(code_dim=32, n_train=None, epochs=None, seed=0, verbose=Tr
         raise ValueError(f"code_dim must be a positive integer, got {code_dim}")
     n_train = budget(smoke=256, cpu=None, gpu=None) if n_train is None else n_train
     epochs = budget(smoke=1, cpu=12, gpu=30) if epochs is None else int(epochs)
-    (x_train, _), _ = data.mnist()
+    (x_train, _), _ = data.mnist(verbose=False)
     n = len(x_train) if n_train is None else min(int(n_train), len(x_train))
     x = x_train[:n, ..., None]
     name = f"mnist_autoencoder_v{VERSION}_d{code_dim}_n{n}_of{len(x_train)}_e{epochs}_s{seed}_keras{keras.__version__}"

@@ -231,7 +231,7 @@ def mnist_classifier(n_train=None, epochs=None, seed=0, verbose=True):
 
     n_train = budget(smoke=1_000, cpu=None, gpu=None) if n_train is None else n_train
     epochs = budget(smoke=1, cpu=8, gpu=8) if epochs is None else epochs
-    (x_train, y_train), (x_test, y_test) = data.mnist()
+    (x_train, y_train), (x_test, y_test) = data.mnist(verbose=False)
     n = len(x_train) if n_train is None else min(int(n_train), len(x_train))
     # Keyed by the Keras version too: a model saved by one Keras version may not load in another (Colab's).
     name = f"mnist_classifier_v{CLASSIFIER_VERSION}_n{n}_of{len(x_train)}_e{epochs}_s{seed}_keras{keras.__version__}"

@@ -53,6 +53,16 @@ def test_mnist_from_keras_cache(offline, capsys):
     assert (offline / "mnist.npz").read_bytes() == before
 
 
+def test_quiet_load_prints_nothing(offline, capsys):
+    """Helpers (the course classifier, the course autoencoder) load MNIST again without a second line."""
+    offline.mkdir(parents=True)
+    x = np.zeros((6, 28, 28), dtype=np.uint8)
+    np.savez(offline / "mnist.npz", x_train=x, y_train=np.arange(6), x_test=x[:2], y_test=np.arange(2))
+    (x_train, _), _ = data.mnist(verbose=False)
+    assert x_train.shape == (6, 28, 28)
+    assert capsys.readouterr().out == ""
+
+
 def test_corrupt_cache_is_left_alone_and_the_chain_moves_on(offline, monkeypatch, capsys):
     offline.mkdir(parents=True)
     (offline / "mnist.npz").write_bytes(b"not a zip file")
