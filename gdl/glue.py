@@ -14,6 +14,17 @@ import re
 _NAME = re.compile(r"^ch\d\d_[a-z0-9_]+$")
 
 
+class _Text:
+    """A glued phrase (a verdict): displayed as its text, without the quotes of a str's repr, which
+    the book's ``{glue:}`` role would otherwise print around it."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
 def glue(name, value):
     """Glue ``value`` under ``name`` (``chNN_snake_case``); print it where myst-nb is absent."""
     if not _NAME.match(name):
@@ -25,4 +36,4 @@ def glue(name, value):
     except ImportError:
         print(f"{name} = {value}")
         return
-    myst_glue(name, value, display=False)
+    myst_glue(name, _Text(value) if isinstance(value, str) else value, display=False)

@@ -42,3 +42,15 @@ def test_glue_prints_where_myst_nb_is_absent(monkeypatch, capsys):
 def test_glue_names_follow_the_convention(name):
     with pytest.raises(ValueError, match="chNN_snake_case"):
         glue(name, 1.0)
+
+
+def test_a_glued_phrase_is_shown_without_quotes(monkeypatch):
+    """The {glue:} role prints the text/plain repr: a str would appear in quotes in the sentence."""
+    from IPython.core.formatters import format_display_data
+
+    stored = {}
+    fake = type(sys)("myst_nb")
+    fake.glue = lambda name, value, display: stored.update({name: value})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    glue("ch04_gain_largest", "the k-means labels")
+    assert format_display_data(stored["ch04_gain_largest"])[0]["text/plain"] == "the k-means labels"
