@@ -51,10 +51,8 @@ def _q(x0, t, alpha_bar, eps):
     return np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
 
 
-
 # In float32, 1 - alpha_bar near t = 0 (about 1e-4) keeps only a few digits: x_t is then good to about 1e-5.
 _Q_ATOL = 1e-5
-
 
 
 def _timesteps(rng, n, T):

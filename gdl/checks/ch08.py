@@ -315,32 +315,32 @@ def _test_langevin_step(f):
             terms = np.abs(x) * (1 + step * (1 / scale**2 + 1)) + np.abs(0.5 * step * s) + np.abs(np.sqrt(step) * z)
             tol = tol + 4 * 2.0**-24 * terms
 
-        def _close(a, b, rtol=None, atol=None, tol=tol):  # noqa: F811 (the tolerance above, float32 too)
+        def within_tol(a, b, tol=tol):  # the tolerance above, float32 too
             try:
                 a = np.asarray(a, dtype="float64")
             except Exception:
                 return False
             return a.shape == np.shape(b) and bool(np.all(np.abs(a - b) <= tol))
 
-        if _close(out, ref, rtol=1e-6, atol=1e-8):
+        if within_tol(out, ref):
             continue
         if not calls:
             fail("Call score_fn(x) to get the score at the current point.")
-        if _close(out, x + step * s + np.sqrt(step) * z, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x + step * s + np.sqrt(step) * z):
             fail("The drift is step_size / 2 times the score: x + (step/2) s(x) + sqrt(step) z.")
-        if _close(out, x - 0.5 * step * s + np.sqrt(step) * z, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x - 0.5 * step * s + np.sqrt(step) * z):
             fail("Move UP the score (the gradient of log p): x + (step/2) s(x), not minus.")
-        if _close(out, x + 0.5 * step * s + step * z, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x + 0.5 * step * s + step * z):
             fail("The noise is scaled by sqrt(step_size), not step_size: its variance is the step size.")
-        if _close(out, x + 0.5 * step * s + z, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x + 0.5 * step * s + z):
             fail("Scale the noise by sqrt(step_size).")
-        if _close(out, x + 0.5 * step * s + np.sqrt(step) * z / 2, rtol=1e-6, atol=1e-8) or _close(
-                out, x + 0.5 * step * s + np.sqrt(step / 2) * z, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x + 0.5 * step * s + np.sqrt(step) * z / 2) or within_tol(
+                out, x + 0.5 * step * s + np.sqrt(step / 2) * z):
             fail("Only the drift has the 1/2: the noise term is sqrt(step_size) z.")
-        if _close(out, x + 0.5 * step * s, rtol=1e-6, atol=1e-8):
+        if within_tol(out, x + 0.5 * step * s):
             fail("The noise term sqrt(step_size) z is missing: without it the chain only climbs to a mode.")
         y = x + np.sqrt(step) * z
-        if _close(out, y + 0.5 * step * _score_np(y, centre, scale), rtol=1e-6, atol=1e-8):
+        if within_tol(out, y + 0.5 * step * _score_np(y, centre, scale)):
             fail("Evaluate the score at the current x, before adding the noise.")
         expect_finite(out, call)
         i = np.unravel_index(np.argmax(np.abs(out - ref) - tol), out.shape)

@@ -35,7 +35,6 @@ _TF_HINT = ("Write it with operations that work on tensors too (arithmetic, kera
             "velocity's output, no .numpy(), no float() of a tensor.")
 
 
-
 def _times(rng, n):
     """One time per example in [0, 1], always including 0 and 1, in random places."""
     return rng.permutation(np.concatenate([[0.0, 1.0], rng.uniform(0.05, 0.95, size=n - 2)]))
@@ -43,7 +42,6 @@ def _times(rng, n):
 
 def _col(t, x):
     return np.asarray(t, dtype="float64").reshape((-1,) + (1,) * (np.ndim(x) - 1))
-
 
 
 def _call(f, args, what):
