@@ -129,17 +129,21 @@ def importance_weighted_nll(x, encode, decoder, k=100, seed=0, max_codes=20_000)
         log p(x) ~ log (1/k) sum_i p_theta(x | z_i) p(z_i) / q_phi(z_i | x),
 
     a lower bound on log p(x) in expectation that tightens as k grows (k = 1 gives the ELBO). The
-    returned estimate of -log p(x) is therefore an upper bound in expectation. ``max_codes`` caps how
-    many codes go through the decoder at once (memory).
+    returned estimate of -log p(x) is therefore an upper bound in expectation. ``encode`` is the encoder
+    (``x -> (z_mean, z_log_var)``) or the pair itself, one row per image of ``x`` (a proposal fitted per
+    image, as in Chapter 3's amortization gap). ``max_codes`` caps how many codes go through the decoder
+    at once (memory).
     """
     x = _binary_images(x)
     if not (isinstance(k, (int, np.integer)) and k >= 1):
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    given = None if callable(encode) else tuple(np.asarray(v) for v in encode)  # per-image proposals
     rng = np.random.default_rng(seed)
     total = 0.0
     for b in _batches(len(x), max(1, max_codes // k)):
         xb = x[b]
-        z_mean, z_log_var = _encode(encode, xb)
+        rows = encode if given is None else (lambda _, b=b: tuple(v[b] for v in given))
+        z_mean, z_log_var = _encode(rows, xb)
         mean, log_var = np.repeat(z_mean, k, axis=0), np.repeat(z_log_var, k, axis=0)
         z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
         flat = np.repeat(xb.reshape(len(xb), -1), k, axis=0)

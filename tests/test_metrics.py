@@ -78,6 +78,15 @@ def test_importance_weighted_nll_approaches_the_exact_value():
     assert abs(iw - exact) < 0.005, (iw, exact)
 
 
+def test_importance_weighted_nll_takes_the_proposals_themselves():
+    """Per-image proposals given as the pair (z_mean, z_log_var) give the estimate the encoder gives."""
+    from_encoder = metrics.importance_weighted_nll(X, encoder_near_posterior, linear_decoder, k=50, seed=4,
+                                                   max_codes=200)
+    given = metrics.importance_weighted_nll(X, encoder_near_posterior(X), linear_decoder, k=50, seed=4,
+                                            max_codes=200)
+    assert given == from_encoder
+
+
 def test_negative_elbo_matches_its_quadrature_value_and_the_bounds_are_ordered():
     mean, log_var = encoder_near_posterior(X)
     sigma = np.exp(0.5 * log_var)
